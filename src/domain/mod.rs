@@ -1,0 +1,15 @@
+//! The pure domain: types and decisions. Nothing here performs I/O or holds a client; `now` is
+//! always an argument.
+
+pub mod catalog;
+pub mod diagnosis;
+pub mod evidence;
+pub mod incident;
+pub mod pattern;
+pub mod plan;
+pub mod playbook;
+pub mod policy;
+pub mod quantity;
+pub mod rule;
+pub mod signal;
+pub mod taxonomy;

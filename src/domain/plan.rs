@@ -1,0 +1,227 @@
+//! Plans: the ordered catalog actions nightshift proposes, the checks that will prove them, and
+//! a stable hash over their canonical JSON to which an approval is bound.
+
+use jiff::SignedDuration;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::domain::catalog::Tool;
+
+/// One catalog call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Action {
+    /// The catalog tool.
+    pub tool: Tool,
+    /// Its parameters, valid against the tool's schema.
+    pub params: Value,
+}
+
+/// How much damage a plan could do if the diagnosis were wrong.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Risk {
+    /// Nothing changes (notify).
+    None,
+    /// Reversible, narrow (restart, delete one pod, cordon).
+    Low,
+    /// Changes what runs (rollback, resources, suspend).
+    Medium,
+    /// Changes capacity (scale).
+    High,
+}
+
+impl Risk {
+    /// The inherent risk of one tool.
+    pub fn of(tool: Tool) -> Risk {
+        match tool {
+            Tool::Notify => Risk::None,
+            Tool::DeploymentRestart | Tool::PodDelete | Tool::NodeCordon | Tool::NodeUncordon => {
+                Risk::Low
+            }
+            Tool::DeploymentRollback | Tool::DeploymentSetResources | Tool::CronjobSuspend => {
+                Risk::Medium
+            }
+            Tool::DeploymentScale => Risk::High,
+        }
+    }
+}
+
+/// A verification check, run as a separate step after execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckKind {
+    /// The Deployment's rollout finished: observedGeneration caught up, all replicas updated,
+    /// ready and available.
+    RolloutComplete,
+    /// The target's containers did not restart during the window.
+    NoNewRestarts,
+    /// The target's pods are Ready.
+    PodsReady,
+    /// The condition that opened the incident is gone.
+    ConditionCleared,
+    /// The node is Ready (or cordoned, for cordon plans).
+    NodeCordoned,
+    /// The CronJob is suspended.
+    CronjobSuspended,
+}
+
+/// A check with its parameters (target, window, timeout).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Check {
+    /// Which check.
+    pub check: CheckKind,
+    /// Its parameters: the target, `window` and `timeout` as durations in seconds.
+    pub params: Value,
+}
+
+/// Why a plan was downgraded to `notify` by policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Downgrade {
+    /// The policy's reason.
+    pub reason: String,
+    /// The actions the planner had proposed.
+    pub proposed: Vec<Action>,
+}
+
+/// A plan for one incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// The actions, in order.
+    pub actions: Vec<Action>,
+    /// Whether a human must approve before anything runs.
+    pub requires_approval: bool,
+    /// The highest risk of its actions.
+    pub risk: Risk,
+    /// Why these actions.
+    pub rationale: String,
+    /// Set when policy refused the proposed actions and the plan became `notify`.
+    pub downgraded: Option<Downgrade>,
+    /// The checks that prove it worked.
+    pub verification: Vec<Check>,
+}
+
+impl Plan {
+    /// The first mutating action, if any.
+    pub fn first_mutation(&self) -> Option<&Action> {
+        self.actions.iter().find(|a| a.tool.is_mutating())
+    }
+
+    /// Whether the plan changes anything.
+    pub fn is_mutating(&self) -> bool {
+        self.first_mutation().is_some()
+    }
+
+    /// A hex SHA-256 over the canonical JSON of the actions and checks: what an approval binds
+    /// to. Any change to a tool, a parameter or a check changes the hash.
+    pub fn hash(&self) -> String {
+        let body = serde_json::json!({
+            "actions": self.actions,
+            "verification": self.verification,
+        });
+        let mut hasher = Sha256::new();
+        hasher.update(canonical_json(&body).as_bytes());
+        hex(&hasher.finalize())
+    }
+}
+
+/// Serializes with object keys sorted at every depth and no insignificant whitespace, so equal
+/// values always give equal bytes whatever order their maps were built in.
+pub fn canonical_json(value: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                write_canonical(&map[key], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+/// Lower-case hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A duration as whole seconds, for check parameters.
+pub fn seconds(duration: SignedDuration) -> i64 {
+    duration.as_secs()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{Action, Check, CheckKind, Plan, Risk, canonical_json};
+    use crate::domain::catalog::Tool;
+
+    fn rollback_plan(name: &str) -> Plan {
+        Plan {
+            actions: vec![Action {
+                tool: Tool::DeploymentRollback,
+                params: json!({"namespace": "shop", "name": name}),
+            }],
+            requires_approval: true,
+            risk: Risk::Medium,
+            rationale: "r".into(),
+            downgraded: None,
+            verification: vec![Check {
+                check: CheckKind::RolloutComplete,
+                params: json!({"timeout": 300}),
+            }],
+        }
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_depth() {
+        let a = json!({"b": 1, "a": {"y": [1, {"d": 2, "c": 3}], "x": null}});
+        assert_eq!(canonical_json(&a), r#"{"a":{"x":null,"y":[1,{"c":3,"d":2}]},"b":1}"#);
+    }
+
+    #[test]
+    fn the_plan_hash_is_stable_and_changes_with_any_parameter() {
+        let plan = rollback_plan("payments-api");
+        assert_eq!(plan.hash(), rollback_plan("payments-api").hash());
+        assert_eq!(plan.hash().len(), 64);
+        assert_ne!(plan.hash(), rollback_plan("payments-apj").hash());
+        let mut other_check = plan.clone();
+        other_check.verification[0].params = json!({"timeout": 301});
+        assert_ne!(plan.hash(), other_check.hash());
+    }
+
+    #[test]
+    fn the_rationale_does_not_change_the_hash() {
+        let mut plan = rollback_plan("a");
+        let before = plan.hash();
+        plan.rationale = "different words".into();
+        assert_eq!(before, plan.hash());
+    }
+}

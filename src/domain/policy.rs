@@ -1,0 +1,273 @@
+//! Policy: the ceiling on what any plan may do, whatever the diagnosis or the LLM said. A plan
+//! that breaks policy is downgraded to `notify` with the reason recorded — never silently
+//! changed into a different mutation.
+
+use jiff::{SignedDuration, Timestamp};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::domain::catalog::{Tool, validate_params};
+use crate::domain::pattern::{Glob, any_match};
+use crate::domain::plan::{Action, Downgrade, Plan, Risk};
+use crate::domain::quantity::{parse_cpu, parse_memory};
+
+/// Limits every action must respect. Defaults are conservative.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    /// Namespaces nightshift may act in.
+    pub allowed_namespaces: Vec<Glob>,
+    /// Namespaces nightshift never mutates, even when allowed (kube-system and nightshift's
+    /// own namespace by default).
+    pub protected_namespaces: Vec<Glob>,
+    /// Fewest replicas a scale may leave.
+    pub min_replicas: i64,
+    /// Most replicas a scale may ask for.
+    pub max_replicas: i64,
+    /// How many times larger a memory limit may grow in one action.
+    pub max_memory_growth: f64,
+    /// How many times larger a CPU limit may grow in one action.
+    pub max_cpu_growth: f64,
+    /// The largest memory limit any action may set.
+    pub max_memory_limit: String,
+    /// Mutating actions allowed per target within `action_window`.
+    pub max_actions_per_target: usize,
+    /// The window for `max_actions_per_target`.
+    #[schemars(with = "String")]
+    pub action_window: SignedDuration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        let glob = |s: &str| Glob::new(s).unwrap_or_else(|e| panic!("{e}"));
+        Self {
+            allowed_namespaces: vec![glob("*")],
+            protected_namespaces: vec![glob("kube-system"), glob("nightshift")],
+            min_replicas: 1,
+            max_replicas: 50,
+            max_memory_growth: 2.0,
+            max_cpu_growth: 2.0,
+            max_memory_limit: "16Gi".into(),
+            max_actions_per_target: 3,
+            action_window: SignedDuration::from_hours(1),
+        }
+    }
+}
+
+/// A mutating action already carried out, for rate limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PastAction {
+    /// The tool.
+    pub tool: Tool,
+    /// The target key (see [`target_key`]).
+    pub target: String,
+    /// When it ran.
+    pub at: Timestamp,
+}
+
+/// What policy needs to know about the world, gathered by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyContext<'a> {
+    /// Mutating actions already carried out.
+    pub recent: &'a [PastAction],
+    /// The Deployment's current replicas, for scale bounds.
+    pub current_replicas: Option<i64>,
+    /// The container's current memory limit in bytes, for growth bounds.
+    pub current_memory_limit: Option<u64>,
+    /// The container's current CPU limit in millicores.
+    pub current_cpu_limit: Option<u64>,
+}
+
+/// Why policy refused an action.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Violation {
+    /// The params do not satisfy the tool's schema.
+    #[error("{tool}: parameters invalid: {}", .errors.join("; "))]
+    Schema {
+        /// The tool.
+        tool: Tool,
+        /// Every schema error.
+        errors: Vec<String>,
+    },
+    /// The namespace is protected.
+    #[error("{tool}: namespace `{namespace}` is protected")]
+    Protected {
+        /// The tool.
+        tool: Tool,
+        /// The namespace.
+        namespace: String,
+    },
+    /// The namespace is not in the allowed list.
+    #[error("{tool}: namespace `{namespace}` is not in allowed_namespaces")]
+    NotAllowed {
+        /// The tool.
+        tool: Tool,
+        /// The namespace.
+        namespace: String,
+    },
+    /// A numeric bound was exceeded.
+    #[error("{tool}: {what}")]
+    Bound {
+        /// The tool.
+        tool: Tool,
+        /// What was exceeded.
+        what: String,
+    },
+    /// Too many actions on this target recently.
+    #[error("{tool}: {count} actions on {target} in the last {window}, limit {limit}")]
+    RateLimited {
+        /// The tool.
+        tool: Tool,
+        /// The target.
+        target: String,
+        /// Actions counted.
+        count: usize,
+        /// The limit.
+        limit: usize,
+        /// The window.
+        window: String,
+    },
+}
+
+/// The key that identifies what an action acts on (`shop/payments-api`, `node/worker-3`).
+pub fn target_key(action: &Action) -> String {
+    let field = |key: &str| action.params.get(key).and_then(Value::as_str).unwrap_or("");
+    if action.tool.is_cluster_scoped() {
+        format!("node/{}", field("name"))
+    } else {
+        format!("{}/{}", field("namespace"), field("name"))
+    }
+}
+
+impl Policy {
+    /// Checks one action; `Ok` means it may proceed to the server-side dry run.
+    pub fn check(&self, action: &Action, ctx: &PolicyContext<'_>, now: Timestamp) -> Result<(), Violation> {
+        let tool = action.tool;
+        validate_params(tool, &action.params).map_err(|errors| Violation::Schema { tool, errors })?;
+        if !tool.is_mutating() {
+            return Ok(());
+        }
+        if let Some(namespace) = action.params.get("namespace").and_then(Value::as_str) {
+            if any_match(&self.protected_namespaces, namespace) {
+                return Err(Violation::Protected { tool, namespace: namespace.into() });
+            }
+            if !any_match(&self.allowed_namespaces, namespace) {
+                return Err(Violation::NotAllowed { tool, namespace: namespace.into() });
+            }
+        }
+        self.check_bounds(action, ctx)?;
+        self.check_rate(action, ctx.recent, now)
+    }
+
+    fn check_bounds(&self, action: &Action, ctx: &PolicyContext<'_>) -> Result<(), Violation> {
+        let tool = action.tool;
+        let bound = |what: String| Err(Violation::Bound { tool, what });
+        match tool {
+            Tool::DeploymentScale => {
+                let replicas = action.params.get("replicas").and_then(Value::as_i64).unwrap_or(-1);
+                if replicas < self.min_replicas || replicas > self.max_replicas {
+                    return bound(format!(
+                        "replicas {replicas} outside [{}, {}]",
+                        self.min_replicas, self.max_replicas
+                    ));
+                }
+                if let Some(current) = ctx.current_replicas.filter(|c| *c > 0)
+                    && replicas > current * 2
+                {
+                    return bound(format!("replicas {replicas} more than doubles {current}"));
+                }
+                Ok(())
+            }
+            Tool::DeploymentSetResources => {
+                if let Some(text) = action.params.get("memory_limit").and_then(Value::as_str) {
+                    let asked = parse_memory(text).unwrap_or(u64::MAX);
+                    let ceiling = parse_memory(&self.max_memory_limit).unwrap_or(0);
+                    if asked > ceiling {
+                        return bound(format!("memory_limit {text} above max_memory_limit {}", self.max_memory_limit));
+                    }
+                    match ctx.current_memory_limit {
+                        Some(current) if asked as f64 > current as f64 * self.max_memory_growth => {
+                            return bound(format!(
+                                "memory_limit {text} grows the limit more than {}x",
+                                self.max_memory_growth
+                            ));
+                        }
+                        None => return bound("current memory limit unknown; growth cannot be bounded".into()),
+                        _ => {}
+                    }
+                }
+                if let Some(text) = action.params.get("cpu_limit").and_then(Value::as_str) {
+                    let asked = parse_cpu(text).unwrap_or(u64::MAX);
+                    match ctx.current_cpu_limit {
+                        Some(current) if asked as f64 > current as f64 * self.max_cpu_growth => {
+                            return bound(format!("cpu_limit {text} grows the limit more than {}x", self.max_cpu_growth));
+                        }
+                        None => return bound("current cpu limit unknown; growth cannot be bounded".into()),
+                        _ => {}
+                    }
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn check_rate(&self, action: &Action, recent: &[PastAction], now: Timestamp) -> Result<(), Violation> {
+        let target = target_key(action);
+        let since = now - self.action_window;
+        let count = recent
+            .iter()
+            .filter(|past| past.target == target && past.at > since && past.at <= now)
+            .count();
+        if count >= self.max_actions_per_target {
+            return Err(Violation::RateLimited {
+                tool: action.tool,
+                target,
+                count,
+                limit: self.max_actions_per_target,
+                window: format!("{:#}", self.action_window),
+            });
+        }
+        Ok(())
+    }
+
+    /// Applies policy to a whole plan: if any action is refused, the plan becomes a single
+    /// `notify` that says what was proposed and why it was refused.
+    pub fn enforce(&self, plan: Plan, ctx: &PolicyContext<'_>, now: Timestamp) -> Plan {
+        let refused = plan.actions.iter().find_map(|action| self.check(action, ctx, now).err());
+        let Some(violation) = refused else {
+            return plan;
+        };
+        let reason = violation.to_string();
+        let proposed: Vec<String> = plan.actions.iter().map(|a| a.tool.to_string()).collect();
+        let message = format!(
+            "nightshift proposed {} but policy refused it: {reason}. A human must look. {}",
+            proposed.join(", "),
+            plan.rationale
+        );
+        Plan {
+            actions: vec![Action {
+                tool: Tool::Notify,
+                params: json!({"message": truncate(&message, 4000)}),
+            }],
+            requires_approval: false,
+            risk: Risk::None,
+            rationale: plan.rationale,
+            downgraded: Some(Downgrade { reason, proposed: plan.actions }),
+            verification: plan.verification,
+        }
+    }
+}
+
+/// Cuts `text` to at most `max` bytes on a character boundary.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}

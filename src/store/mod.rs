@@ -1,0 +1,1 @@
+//! The store: incidents and their history in SQLite (default) or PostgreSQL.
