@@ -5,6 +5,16 @@
 //! carries its decisions out.
 #![forbid(unsafe_code)]
 
+pub mod alerts;
+pub mod bench;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod diagnose;
 pub mod domain;
+pub mod k8s;
+pub mod pipeline;
+pub mod replay;
 pub mod report;
+pub mod rules;
 pub mod store;

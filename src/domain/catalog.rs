@@ -87,7 +87,8 @@ impl Tool {
             "pattern": "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"});
         let namespace = json!({"type": "string", "minLength": 1, "maxLength": 63,
             "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"});
-        let quantity = json!({"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$"});
+        let quantity =
+            json!({"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$"});
         let object = |props: Value, required: &[&str]| {
             json!({"type": "object", "additionalProperties": false,
                 "properties": props, "required": required})
@@ -114,9 +115,7 @@ impl Tool {
                 "required": ["namespace", "name", "container"],
                 "anyOf": [{"required": ["memory_limit"]}, {"required": ["cpu_limit"]}]
             }),
-            Tool::NodeCordon | Tool::NodeUncordon => {
-                object(json!({"name": name}), &["name"])
-            }
+            Tool::NodeCordon | Tool::NodeUncordon => object(json!({"name": name}), &["name"]),
             Tool::Notify => object(
                 json!({"message": {"type": "string", "minLength": 1, "maxLength": 4000}}),
                 &["message"],
@@ -167,11 +166,19 @@ pub fn validate_params(tool: Tool, params: &Value) -> Result<(), Vec<String>> {
         .iter_errors(params)
         .map(|err| {
             let path = err.instance_path().to_string();
-            let at = if path.is_empty() { "params".to_owned() } else { format!("params{path}") };
+            let at = if path.is_empty() {
+                "params".to_owned()
+            } else {
+                format!("params{path}")
+            };
             format!("{at}: {err}")
         })
         .collect();
-    if errors.is_empty() { Ok(()) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 #[cfg(test)]
@@ -205,7 +212,13 @@ mod tests {
 
     #[test]
     fn a_missing_or_malformed_parameter_is_refused_with_its_path() {
-        assert!(validate_params(Tool::DeploymentScale, &json!({"namespace": "a", "name": "b"})).is_err());
+        assert!(
+            validate_params(
+                Tool::DeploymentScale,
+                &json!({"namespace": "a", "name": "b"})
+            )
+            .is_err()
+        );
         let errors = validate_params(
             Tool::DeploymentScale,
             &json!({"namespace": "a", "name": "b", "replicas": -1}),

@@ -186,6 +186,18 @@ pub struct Incident {
     pub signal: Signal,
 }
 
+impl Incident {
+    /// A stable id for the incident opened for `fingerprint` at `opened_at`.
+    pub fn id_for(fingerprint: &str, opened_at: Timestamp) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        hasher.update(fingerprint.as_bytes());
+        hasher.update(opened_at.as_millisecond().to_be_bytes());
+        let hex = crate::domain::plan::hex(&hasher.finalize());
+        format!("inc-{}", &hex[..12])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::IncidentState;

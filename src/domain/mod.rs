@@ -7,6 +7,7 @@ pub mod evidence;
 pub mod incident;
 pub mod pattern;
 pub mod plan;
+pub mod planner;
 pub mod playbook;
 pub mod policy;
 pub mod quantity;

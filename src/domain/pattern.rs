@@ -18,7 +18,8 @@ pub struct Glob {
 impl Glob {
     /// Compiles a glob.
     pub fn new(source: &str) -> Result<Self, String> {
-        let glob = GlobPattern::new(source).map_err(|err| format!("invalid glob `{source}`: {}", err.kind()))?;
+        let glob = GlobPattern::new(source)
+            .map_err(|err| format!("invalid glob `{source}`: {}", err.kind()))?;
         Ok(Self {
             source: source.to_owned(),
             matcher: glob.compile_matcher(),
@@ -139,6 +140,10 @@ mod tests {
     #[test]
     fn a_bad_glob_or_regex_says_what_is_wrong() {
         assert!(Glob::new("shop-[").expect_err("invalid").contains("shop-["));
-        assert!(Pattern::new("(unclosed").expect_err("invalid").contains("(unclosed"));
+        assert!(
+            Pattern::new("(unclosed")
+                .expect_err("invalid")
+                .contains("(unclosed")
+        );
     }
 }

@@ -188,6 +188,8 @@ fn default_check_timeout() -> SignedDuration {
 impl Playbook {
     /// The remedy for a category, if the playbook has one.
     pub fn remedy_for(&self, category: Category) -> Option<&Remedy> {
-        self.remedies.iter().find(|r| r.categories.contains(&category))
+        self.remedies
+            .iter()
+            .find(|r| r.categories.contains(&category))
     }
 }

@@ -142,18 +142,30 @@ pub fn target_key(action: &Action) -> String {
 
 impl Policy {
     /// Checks one action; `Ok` means it may proceed to the server-side dry run.
-    pub fn check(&self, action: &Action, ctx: &PolicyContext<'_>, now: Timestamp) -> Result<(), Violation> {
+    pub fn check(
+        &self,
+        action: &Action,
+        ctx: &PolicyContext<'_>,
+        now: Timestamp,
+    ) -> Result<(), Violation> {
         let tool = action.tool;
-        validate_params(tool, &action.params).map_err(|errors| Violation::Schema { tool, errors })?;
+        validate_params(tool, &action.params)
+            .map_err(|errors| Violation::Schema { tool, errors })?;
         if !tool.is_mutating() {
             return Ok(());
         }
         if let Some(namespace) = action.params.get("namespace").and_then(Value::as_str) {
             if any_match(&self.protected_namespaces, namespace) {
-                return Err(Violation::Protected { tool, namespace: namespace.into() });
+                return Err(Violation::Protected {
+                    tool,
+                    namespace: namespace.into(),
+                });
             }
             if !any_match(&self.allowed_namespaces, namespace) {
-                return Err(Violation::NotAllowed { tool, namespace: namespace.into() });
+                return Err(Violation::NotAllowed {
+                    tool,
+                    namespace: namespace.into(),
+                });
             }
         }
         self.check_bounds(action, ctx)?;
@@ -165,7 +177,11 @@ impl Policy {
         let bound = |what: String| Err(Violation::Bound { tool, what });
         match tool {
             Tool::DeploymentScale => {
-                let replicas = action.params.get("replicas").and_then(Value::as_i64).unwrap_or(-1);
+                let replicas = action
+                    .params
+                    .get("replicas")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(-1);
                 if replicas < self.min_replicas || replicas > self.max_replicas {
                     return bound(format!(
                         "replicas {replicas} outside [{}, {}]",
@@ -184,7 +200,10 @@ impl Policy {
                     let asked = parse_memory(text).unwrap_or(u64::MAX);
                     let ceiling = parse_memory(&self.max_memory_limit).unwrap_or(0);
                     if asked > ceiling {
-                        return bound(format!("memory_limit {text} above max_memory_limit {}", self.max_memory_limit));
+                        return bound(format!(
+                            "memory_limit {text} above max_memory_limit {}",
+                            self.max_memory_limit
+                        ));
                     }
                     match ctx.current_memory_limit {
                         Some(current) if asked as f64 > current as f64 * self.max_memory_growth => {
@@ -193,7 +212,11 @@ impl Policy {
                                 self.max_memory_growth
                             ));
                         }
-                        None => return bound("current memory limit unknown; growth cannot be bounded".into()),
+                        None => {
+                            return bound(
+                                "current memory limit unknown; growth cannot be bounded".into(),
+                            );
+                        }
                         _ => {}
                     }
                 }
@@ -201,9 +224,16 @@ impl Policy {
                     let asked = parse_cpu(text).unwrap_or(u64::MAX);
                     match ctx.current_cpu_limit {
                         Some(current) if asked as f64 > current as f64 * self.max_cpu_growth => {
-                            return bound(format!("cpu_limit {text} grows the limit more than {}x", self.max_cpu_growth));
+                            return bound(format!(
+                                "cpu_limit {text} grows the limit more than {}x",
+                                self.max_cpu_growth
+                            ));
                         }
-                        None => return bound("current cpu limit unknown; growth cannot be bounded".into()),
+                        None => {
+                            return bound(
+                                "current cpu limit unknown; growth cannot be bounded".into(),
+                            );
+                        }
                         _ => {}
                     }
                 }
@@ -213,7 +243,12 @@ impl Policy {
         }
     }
 
-    fn check_rate(&self, action: &Action, recent: &[PastAction], now: Timestamp) -> Result<(), Violation> {
+    fn check_rate(
+        &self,
+        action: &Action,
+        recent: &[PastAction],
+        now: Timestamp,
+    ) -> Result<(), Violation> {
         let target = target_key(action);
         let since = now - self.action_window;
         let count = recent
@@ -235,7 +270,10 @@ impl Policy {
     /// Applies policy to a whole plan: if any action is refused, the plan becomes a single
     /// `notify` that says what was proposed and why it was refused.
     pub fn enforce(&self, plan: Plan, ctx: &PolicyContext<'_>, now: Timestamp) -> Plan {
-        let refused = plan.actions.iter().find_map(|action| self.check(action, ctx, now).err());
+        let refused = plan
+            .actions
+            .iter()
+            .find_map(|action| self.check(action, ctx, now).err());
         let Some(violation) = refused else {
             return plan;
         };
@@ -254,7 +292,10 @@ impl Policy {
             requires_approval: false,
             risk: Risk::None,
             rationale: plan.rationale,
-            downgraded: Some(Downgrade { reason, proposed: plan.actions }),
+            downgraded: Some(Downgrade {
+                reason,
+                proposed: plan.actions,
+            }),
             verification: plan.verification,
         }
     }

@@ -108,14 +108,26 @@ impl Match {
     pub fn matches(&self, signal: &Signal) -> bool {
         let namespace = signal.namespace().unwrap_or("");
         self.source.is_none_or(|s| s == signal.source)
-            && (self.kind.is_empty() || self.kind.iter().any(|k| k.eq_ignore_ascii_case(&signal.target.kind)))
+            && (self.kind.is_empty()
+                || self
+                    .kind
+                    .iter()
+                    .any(|k| k.eq_ignore_ascii_case(&signal.target.kind)))
             && (self.reason.is_empty() || any_match(&self.reason, &signal.reason))
-            && self.container_state.is_none_or(|s| signal.container_state == Some(s))
+            && self
+                .container_state
+                .is_none_or(|s| signal.container_state == Some(s))
             && (self.namespaces.is_empty() || any_match(&self.namespaces, namespace))
             && !any_match(&self.exclude_namespaces, namespace)
-            && self.labels.iter().all(|(key, glob)| signal.labels.get(key).is_some_and(|v| glob.is_match(v)))
+            && self
+                .labels
+                .iter()
+                .all(|(key, glob)| signal.labels.get(key).is_some_and(|v| glob.is_match(v)))
             && (self.alertname.is_empty()
-                || signal.alertname.as_deref().is_some_and(|name| any_match(&self.alertname, name)))
+                || signal
+                    .alertname
+                    .as_deref()
+                    .is_some_and(|name| any_match(&self.alertname, name)))
             && self
                 .message
                 .as_ref()
@@ -189,5 +201,9 @@ pub fn admit(rule: &Rule, existing: Option<&Existing>, now: Timestamp) -> Admiss
     }
     let ended = existing.closed_at.unwrap_or(existing.opened_at);
     let quiet_until = ended + rule.cooldown;
-    if now < quiet_until { Admission::Cooldown(quiet_until) } else { Admission::Open }
+    if now < quiet_until {
+        Admission::Cooldown(quiet_until)
+    } else {
+        Admission::Open
+    }
 }

@@ -1,0 +1,230 @@
+//! Alertmanager webhooks (payload version 4): the model, validation, and the signals and
+//! evidence an alert carries. Labels decide what the alert is about (`pod`, `deployment`,
+//! `node`, `job_name`...); annotations are untrusted text and only ever become evidence.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::evidence::AlertFacts;
+use crate::domain::signal::{ObjectRef, Signal, SignalSource};
+
+/// A webhook payload as Alertmanager sends it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Webhook {
+    /// Payload version; nightshift speaks "4".
+    pub version: String,
+    /// The group key.
+    #[serde(default)]
+    pub group_key: String,
+    /// `firing` or `resolved`.
+    #[serde(default)]
+    pub status: String,
+    /// The receiver's name.
+    #[serde(default)]
+    pub receiver: String,
+    /// Labels common to every alert in the group.
+    #[serde(default)]
+    pub common_labels: BTreeMap<String, String>,
+    /// Annotations common to every alert in the group.
+    #[serde(default)]
+    pub common_annotations: BTreeMap<String, String>,
+    /// Alertmanager's URL.
+    #[serde(default, rename = "externalURL")]
+    pub external_url: String,
+    /// How many alerts Alertmanager left out.
+    #[serde(default)]
+    pub truncated_alerts: u64,
+    /// The alerts.
+    pub alerts: Vec<Alert>,
+}
+
+/// One alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Alert {
+    /// `firing` or `resolved`.
+    pub status: String,
+    /// Labels (`alertname`, `namespace`, `pod`...).
+    pub labels: BTreeMap<String, String>,
+    /// Annotations (`summary`, `description`, `runbook_url`).
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// When it started firing.
+    pub starts_at: Option<Timestamp>,
+    /// When it ended (year 1 while firing).
+    pub ends_at: Option<Timestamp>,
+    /// The Prometheus expression's URL.
+    #[serde(default, rename = "generatorURL")]
+    pub generator_url: String,
+    /// Alertmanager's fingerprint.
+    #[serde(default)]
+    pub fingerprint: String,
+}
+
+/// A payload that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// Not JSON, truncated, or the wrong shape.
+    #[error("alert payload is not a valid Alertmanager webhook: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A version nightshift does not speak.
+    #[error("alert payload version {0:?} is not supported (expected \"4\")")]
+    Version(String),
+    /// An alert without `alertname`.
+    #[error("alert {0} has no `alertname` label")]
+    NoName(usize),
+}
+
+impl Webhook {
+    /// Parses and validates a payload.
+    pub fn parse(bytes: &[u8]) -> Result<Webhook, WebhookError> {
+        let hook: Webhook = serde_json::from_slice(bytes)?;
+        if hook.version != "4" {
+            return Err(WebhookError::Version(hook.version));
+        }
+        if let Some(index) = hook
+            .alerts
+            .iter()
+            .position(|a| !a.labels.contains_key("alertname"))
+        {
+            return Err(WebhookError::NoName(index));
+        }
+        Ok(hook)
+    }
+}
+
+impl Alert {
+    /// `alertname`.
+    pub fn name(&self) -> &str {
+        self.labels.get("alertname").map_or("", String::as_str)
+    }
+
+    /// What the alert is about, from its labels, most specific first.
+    pub fn target(&self) -> ObjectRef {
+        let label = |k: &str| self.labels.get(k).filter(|v| !v.is_empty()).cloned();
+        let namespace = label("namespace").or_else(|| label("exported_namespace"));
+        let namespaced = |kind: &str, name: String| ObjectRef {
+            kind: kind.into(),
+            namespace: namespace.clone(),
+            name,
+        };
+        if let Some(pod) = label("pod").or_else(|| label("exported_pod")) {
+            return namespaced("Pod", pod);
+        }
+        if let Some(name) = label("deployment") {
+            return namespaced("Deployment", name);
+        }
+        if let Some(name) = label("job_name") {
+            return namespaced("Job", name);
+        }
+        if let Some(name) = label("cronjob") {
+            return namespaced("CronJob", name);
+        }
+        if let Some(name) = label("statefulset") {
+            return namespaced("StatefulSet", name);
+        }
+        if let Some(name) = label("daemonset") {
+            return namespaced("DaemonSet", name);
+        }
+        if let Some(name) = label("persistentvolumeclaim") {
+            return namespaced("PersistentVolumeClaim", name);
+        }
+        if let Some(node) =
+            label("node").or_else(|| label("instance").filter(|_| namespace.is_none()))
+        {
+            return ObjectRef::cluster("Node", &node);
+        }
+        namespaced("Alert", self.name().to_owned())
+    }
+
+    /// The alert as a signal.
+    pub fn signal(&self, now: Timestamp) -> Signal {
+        let target = self.target();
+        let workload = (target.kind == "Deployment").then(|| target.clone());
+        let message = self
+            .annotations
+            .get("summary")
+            .or_else(|| self.annotations.get("description"))
+            .or_else(|| self.annotations.get("message"));
+        Signal {
+            source: SignalSource::Alert,
+            target,
+            workload,
+            reason: self.name().to_owned(),
+            container: self.labels.get("container").cloned(),
+            container_state: None,
+            labels: self.labels.clone(),
+            alertname: Some(self.name().to_owned()),
+            message: message.cloned(),
+            observed_at: now,
+        }
+    }
+
+    /// The alert as evidence.
+    pub fn facts(&self) -> AlertFacts {
+        AlertFacts {
+            alertname: self.name().to_owned(),
+            status: self.status.clone(),
+            labels: self.labels.clone(),
+            annotations: self.annotations.clone(),
+            starts_at: self.starts_at,
+        }
+    }
+
+    /// The evidence id of this alert.
+    pub fn evidence_id(&self) -> String {
+        let key = if self.fingerprint.is_empty() {
+            self.target().name
+        } else {
+            self.fingerprint.clone()
+        };
+        format!("alert/{}/{key}", self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Webhook, WebhookError};
+
+    const PAYLOAD: &str = r#"{"version":"4","groupKey":"{}:{alertname=\"KubePodCrashLooping\"}","status":"firing",
+      "receiver":"nightshift","groupLabels":{},"commonLabels":{},"commonAnnotations":{},"externalURL":"http://am:9093",
+      "alerts":[{"status":"firing","labels":{"alertname":"KubePodCrashLooping","namespace":"shop","pod":"api-1","container":"api"},
+      "annotations":{"summary":"Pod is crash looping."},"startsAt":"2026-11-20T02:00:00Z","endsAt":"0001-01-01T00:00:00Z",
+      "generatorURL":"http://prom/graph","fingerprint":"abc123"}]}"#;
+
+    #[test]
+    fn a_kube_prometheus_alert_targets_the_pod_its_labels_name() {
+        let hook = Webhook::parse(PAYLOAD.as_bytes()).expect("valid");
+        let alert = &hook.alerts[0];
+        assert_eq!(alert.target().to_string(), "Pod/shop/api-1");
+        assert_eq!(alert.evidence_id(), "alert/KubePodCrashLooping/abc123");
+        let signal = alert.signal(jiff::Timestamp::UNIX_EPOCH);
+        assert_eq!(signal.alertname.as_deref(), Some("KubePodCrashLooping"));
+        assert_eq!(signal.container.as_deref(), Some("api"));
+    }
+
+    #[test]
+    fn a_truncated_payload_is_refused_with_the_parser_position() {
+        let cut = &PAYLOAD[..PAYLOAD.len() / 2];
+        let err = Webhook::parse(cut.as_bytes()).expect_err("truncated");
+        assert!(matches!(err, WebhookError::Json(_)));
+        assert!(err.to_string().contains("line"), "{err}");
+    }
+
+    #[test]
+    fn an_unsupported_version_or_a_nameless_alert_is_refused() {
+        let v3 = PAYLOAD.replace(r#""version":"4""#, r#""version":"3""#);
+        assert!(matches!(
+            Webhook::parse(v3.as_bytes()),
+            Err(WebhookError::Version(_))
+        ));
+        let nameless = PAYLOAD.replace(r#""alertname":"KubePodCrashLooping","#, "");
+        assert!(matches!(
+            Webhook::parse(nameless.as_bytes()),
+            Err(WebhookError::NoName(0))
+        ));
+    }
+}

@@ -1,0 +1,210 @@
+//! The `nightshift` command line.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// A self-hosted incident responder for Kubernetes.
+#[derive(Debug, Parser)]
+#[command(name = "nightshift", version, about)]
+pub struct Cli {
+    /// Settings file (YAML). Without it, embedded defaults.
+    #[arg(long, global = true, env = "NIGHTSHIFT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where rules and playbooks live (overrides the settings file).
+#[derive(Debug, Clone, Args)]
+pub struct RuleDirs {
+    /// Rules directory.
+    #[arg(long, env = "NIGHTSHIFT_RULES")]
+    pub rules: Option<PathBuf>,
+    /// Playbooks directory.
+    #[arg(long, env = "NIGHTSHIFT_PLAYBOOKS")]
+    pub playbooks: Option<PathBuf>,
+}
+
+/// The store to read or write (overrides the settings file).
+#[derive(Debug, Clone, Args)]
+pub struct StoreArg {
+    /// Store URL (`sqlite://nightshift.db`, `postgres://...`).
+    #[arg(long, env = "NIGHTSHIFT_STORE")]
+    pub store: Option<String>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate rule and playbook files.
+    Rules {
+        /// What to do with them.
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+    /// Run recorded incidents through rules → evidence → diagnosis → plan → policy.
+    Replay(ReplayArgs),
+    /// Incidents in the store.
+    Incidents {
+        /// What to do.
+        #[command(subcommand)]
+        command: IncidentsCommand,
+    },
+    /// Render an incident report.
+    Report {
+        /// Incident id.
+        id: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+        format: ReportFormat,
+        /// The store.
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// The audit log.
+    Audit {
+        /// What to do.
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Print the JSON Schema of rule files, playbook files or the settings file.
+    Schema {
+        /// Which schema.
+        #[arg(value_enum)]
+        which: SchemaKind,
+    },
+    /// Measure replay throughput and per-incident latency through rules → diagnosis → plan.
+    Bench {
+        /// Case directories (default: fixtures/incidents).
+        cases: Vec<PathBuf>,
+        /// Passes over the cases.
+        #[arg(long, default_value_t = 200)]
+        iterations: usize,
+        /// Rule directories.
+        #[command(flatten)]
+        dirs: RuleDirs,
+    },
+}
+
+/// `rules` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Check every rule and playbook file; exit 1 on any problem.
+    Check(RuleDirs),
+}
+
+/// `replay` arguments.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Case directories, or directories of cases.
+    #[arg(required = true)]
+    pub cases: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReplayFormat::Text)]
+    pub format: ReplayFormat,
+    /// Rule directories.
+    #[command(flatten)]
+    pub dirs: RuleDirs,
+    /// Also record each incident in this store (`sqlite://nightshift.db`).
+    #[arg(long)]
+    pub record: Option<String>,
+}
+
+/// `incidents` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum IncidentsCommand {
+    /// Newest first.
+    List {
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// The store.
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// One incident as JSON.
+    Show {
+        /// Incident id.
+        id: String,
+        /// The store.
+        #[command(flatten)]
+        store: StoreArg,
+    },
+}
+
+/// `audit` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain; exit 1 and name the first tampered row if it is broken.
+    Verify(StoreArg),
+}
+
+/// Replay output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReplayFormat {
+    /// For people.
+    Text,
+    /// One JSON object per case per line (DESIGN.md).
+    Json,
+}
+
+/// Report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Markdown.
+    Md,
+    /// HTML.
+    Html,
+    /// JSON.
+    Json,
+}
+
+/// Schemas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaKind {
+    /// `rules/*.yaml`.
+    Rules,
+    /// `playbooks/*.yaml`.
+    Playbook,
+    /// The settings file.
+    Config,
+}
+
+/// Expands arguments into case directories: a directory with `case.yaml` is a case; otherwise
+/// each subdirectory with one is, in name order.
+pub fn expand_cases(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for path in paths {
+        if path.join("case.yaml").is_file() || !path.is_dir() {
+            out.push(path.clone());
+            continue;
+        }
+        let mut subdirs: Vec<PathBuf> = std::fs::read_dir(path)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.join("case.yaml").is_file())
+                    .collect()
+            })
+            .unwrap_or_default();
+        subdirs.sort();
+        if subdirs.is_empty() {
+            out.push(path.clone());
+        }
+        out.extend(subdirs);
+    }
+    out
+}
+
+/// The rules and playbooks directories to use.
+pub fn rule_dirs(dirs: &RuleDirs, settings: &crate::config::Settings) -> (PathBuf, PathBuf) {
+    let pick =
+        |flag: &Option<PathBuf>, setting: &Path| flag.clone().unwrap_or_else(|| setting.to_owned());
+    (
+        pick(&dirs.rules, &settings.rules),
+        pick(&dirs.playbooks, &settings.playbooks),
+    )
+}

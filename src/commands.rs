@@ -1,0 +1,194 @@
+//! What each subcommand does: load settings and rules, call the library, print.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use crate::cli::{
+    AuditCommand, Cli, Command, IncidentsCommand, ReplayArgs, ReplayFormat, ReportFormat,
+    RulesCommand, SchemaKind, expand_cases, rule_dirs,
+};
+use crate::config::Settings;
+use crate::replay::{Case, check_expect, run, to_json, to_text};
+use crate::rules::RuleSet;
+use crate::store::Store;
+
+/// Runs a parsed command line.
+pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Rules {
+            command: RulesCommand::Check(dirs),
+        } => {
+            let (rules, playbooks) = rule_dirs(&dirs, &settings);
+            match RuleSet::load(&rules, &playbooks) {
+                Ok(set) => {
+                    println!(
+                        "ok: {} rules, {} playbooks",
+                        set.rules.len(),
+                        set.playbooks.len()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(errors) => {
+                    for e in &errors.0 {
+                        eprintln!("{e}");
+                    }
+                    eprintln!("{} problem(s)", errors.0.len());
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Replay(args) => replay(args, &settings).await,
+        Command::Incidents {
+            command: IncidentsCommand::List { limit, store },
+        } => {
+            let store = connect(store.store, &settings).await?;
+            for i in store.list_incidents(limit).await? {
+                println!(
+                    "{}  {:<18} {:<8} {:<28} {}",
+                    i.id,
+                    i.state,
+                    i.severity.as_str(),
+                    i.rule,
+                    i.target
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Incidents {
+            command: IncidentsCommand::Show { id, store },
+        } => {
+            let store = connect(store.store, &settings).await?;
+            let record = store
+                .load(&id)
+                .await?
+                .with_context(|| format!("no incident {id}"))?;
+            println!("{}", serde_json::to_string_pretty(&record)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report { id, format, store } => {
+            let store = connect(store.store, &settings).await?;
+            let record = store
+                .load(&id)
+                .await?
+                .with_context(|| format!("no incident {id}"))?;
+            let format = match format {
+                ReportFormat::Md => crate::report::Format::Markdown,
+                ReportFormat::Html => crate::report::Format::Html,
+                ReportFormat::Json => crate::report::Format::Json,
+            };
+            println!("{}", crate::report::render(&record, format)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit {
+            command: AuditCommand::Verify(store),
+        } => {
+            let store = connect(store.store, &settings).await?;
+            let report = store.verify_audit().await?;
+            match &report.first_broken {
+                None => {
+                    println!("audit log intact: {} rows verified", report.rows);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(broken) => {
+                    eprintln!(
+                        "audit log TAMPERED at row {}: {}",
+                        broken.seq, broken.reason
+                    );
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Schema { which } => {
+            let schema = match which {
+                SchemaKind::Rules => schemars::schema_for!(crate::domain::rule::RuleFile),
+                SchemaKind::Playbook => schemars::schema_for!(crate::domain::playbook::Playbook),
+                SchemaKind::Config => schemars::schema_for!(Settings),
+            };
+            println!("{}", serde_json::to_string_pretty(&schema)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
+            cases,
+            iterations,
+            dirs,
+        } => {
+            let (rules, playbooks) = rule_dirs(&dirs, &settings);
+            let rules = RuleSet::load(&rules, &playbooks)?;
+            let cases = if cases.is_empty() {
+                vec!["fixtures/incidents".into()]
+            } else {
+                cases
+            };
+            let loaded: Vec<Case> = expand_cases(&cases)
+                .iter()
+                .map(|d| Case::load(d))
+                .collect::<Result<_, _>>()?;
+            print!(
+                "{}",
+                crate::bench::run(&loaded, &rules, &settings.policy, iterations)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn connect(flag: Option<String>, settings: &Settings) -> Result<Store> {
+    let url = flag.unwrap_or_else(|| settings.store.clone());
+    Store::connect(&url)
+        .await
+        .with_context(|| format!("opening store {url}"))
+}
+
+async fn replay(args: ReplayArgs, settings: &Settings) -> Result<ExitCode> {
+    let (rules_dir, playbooks_dir) = rule_dirs(&args.dirs, settings);
+    let rules = RuleSet::load(&rules_dir, &playbooks_dir)?;
+    let store = match &args.record {
+        Some(url) => Some(
+            Store::connect(url)
+                .await
+                .with_context(|| format!("opening store {url}"))?,
+        ),
+        None => None,
+    };
+    let mut unreadable = 0;
+    let (mut expected, mut met) = (0, 0);
+    let mut out = std::io::stdout().lock();
+    for dir in expand_cases(&args.cases) {
+        let case = match Case::load(&dir) {
+            Ok(case) => case,
+            Err(err) => {
+                eprintln!("error: {err}");
+                unreadable += 1;
+                continue;
+            }
+        };
+        let outcome = run(&case, &rules, &settings.policy);
+        match args.format {
+            ReplayFormat::Json => writeln!(out, "{}", to_json(&outcome))?,
+            ReplayFormat::Text => write!(out, "{}", to_text(&outcome, case.file.expect.as_ref()))?,
+        }
+        if let Some(expect) = &case.file.expect {
+            expected += 1;
+            met += usize::from(check_expect(&outcome, expect).is_ok());
+        }
+        if let Some(store) = &store {
+            let recorded =
+                crate::replay::record::record(store, &rules, &outcome, jiff::Timestamp::now())
+                    .await?;
+            if args.format == ReplayFormat::Text {
+                writeln!(out, "  store     {recorded:?}")?;
+            }
+        }
+    }
+    if args.format == ReplayFormat::Text && expected > 0 {
+        writeln!(out, "\n{met} of {expected} cases met their expectations")?;
+    }
+    Ok(if unreadable > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

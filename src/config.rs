@@ -1,0 +1,89 @@
+//! Settings: an optional YAML file, then environment and flags. Validated up front; an unknown
+//! key or a bad value stops start-up with the file, line and column.
+
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::policy::Policy;
+
+/// nightshift's settings file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Store URL: `sqlite://nightshift.db` (default, created on first run) or
+    /// `postgres://user:pass@host/db`.
+    pub store: String,
+    /// Directory of rule files.
+    pub rules: PathBuf,
+    /// Directory of playbook files.
+    pub playbooks: PathBuf,
+    /// The policy ceiling for every action.
+    pub policy: Policy,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            store: "sqlite://nightshift.db".into(),
+            rules: PathBuf::from("rules"),
+            playbooks: PathBuf::from("playbooks"),
+            policy: Policy::default(),
+        }
+    }
+}
+
+/// A settings file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl Settings {
+    /// Reads a settings file; `None` gives the embedded defaults.
+    pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
+        let Some(path) = path else {
+            return Ok(Settings::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("{}: cannot read: {e}", path.display())))?;
+        let settings: Settings =
+            crate::rules::parse(path, &text).map_err(|e| ConfigError(e.to_string()))?;
+        settings
+            .validate()
+            .map_err(|m| ConfigError(format!("{}: {m}", path.display())))?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let p = &self.policy;
+        if p.min_replicas < 0 || p.max_replicas < p.min_replicas {
+            return Err(format!(
+                "policy: replica bounds [{}, {}] are not a range",
+                p.min_replicas, p.max_replicas
+            ));
+        }
+        if !(1.0..=10.0).contains(&p.max_memory_growth) || !(1.0..=10.0).contains(&p.max_cpu_growth)
+        {
+            return Err(
+                "policy: max_memory_growth and max_cpu_growth must be between 1 and 10".into(),
+            );
+        }
+        if crate::domain::quantity::parse_memory(&p.max_memory_limit).is_none() {
+            return Err(format!(
+                "policy: max_memory_limit {:?} is not a quantity",
+                p.max_memory_limit
+            ));
+        }
+        if !(self.store.starts_with("sqlite:")
+            || self.store.starts_with("postgres:")
+            || self.store.starts_with("postgresql:"))
+        {
+            return Err(format!(
+                "store {:?} must start with sqlite: or postgres:",
+                self.store
+            ));
+        }
+        Ok(())
+    }
+}

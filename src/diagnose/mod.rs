@@ -1,0 +1,309 @@
+//! The rule-based diagnoser: the embedded default that needs no LLM. It reads evidence the way
+//! an SRE does — container states and exit codes, events, rollout history, logs, nodes, jobs,
+//! quotas — turns each observation into a weighted finding, and decides a primary category,
+//! contributing ones, a confidence and a summary that cites what it used.
+
+pub mod findings;
+pub mod patterns;
+pub mod reduce;
+pub mod rollout;
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+
+use crate::diagnose::findings::{Finding, clip};
+use crate::diagnose::rollout::RolloutFinding;
+use crate::domain::diagnosis::Diagnosis;
+use crate::domain::evidence::{Evidence, PodFacts};
+use crate::domain::playbook::Heuristic;
+use crate::domain::signal::Signal;
+use crate::domain::taxonomy::Category;
+
+/// Below this score the diagnoser says `unknown`.
+pub const UNKNOWN_BELOW: f64 = 0.35;
+
+/// When two categories score alike, the more specific one wins (earlier in this list).
+const SPECIFICITY: [Category; 13] = [
+    Category::ImagePull,
+    Category::ConfigMissing,
+    Category::OomKilled,
+    Category::VolumeFailure,
+    Category::QuotaExceeded,
+    Category::Unschedulable,
+    Category::NodeFailure,
+    Category::PermissionDenied,
+    Category::DependencyUnavailable,
+    Category::JobFailed,
+    Category::ProbeFailure,
+    Category::BadDeploy,
+    Category::AppCrash,
+];
+
+/// Mechanisms a rollout cannot be blamed for as the primary cause: the infrastructure failed, or
+/// the failure is more precisely named by its own category.
+const NOT_DEPLOY_CAUSED: [Category; 6] = [
+    Category::ImagePull,
+    Category::NodeFailure,
+    Category::Unschedulable,
+    Category::QuotaExceeded,
+    Category::VolumeFailure,
+    Category::JobFailed,
+];
+
+/// Scores per category: the strongest finding, plus a little for corroboration.
+fn scores(findings: &[Finding]) -> BTreeMap<Category, f64> {
+    let mut by: BTreeMap<Category, Vec<f64>> = BTreeMap::new();
+    for f in findings {
+        by.entry(f.category).or_default().push(f.weight);
+    }
+    by.into_iter()
+        .map(|(category, mut weights)| {
+            weights.sort_by(|a, b| b.total_cmp(a));
+            let corroboration = weights
+                .iter()
+                .skip(1)
+                .take(2)
+                .map(|w| w * 0.05)
+                .sum::<f64>();
+            (category, (weights[0] + corroboration).min(1.0))
+        })
+        .collect()
+}
+
+fn best(scores: &BTreeMap<Category, f64>, exclude: &[Category]) -> Option<(Category, f64)> {
+    let rank = |c: Category| {
+        SPECIFICITY
+            .iter()
+            .position(|s| *s == c)
+            .unwrap_or(SPECIFICITY.len())
+    };
+    scores
+        .iter()
+        .filter(|(c, _)| !exclude.contains(c))
+        .map(|(c, s)| (*c, *s))
+        // Scores within 0.05 tie; ties go to the more specific category.
+        .max_by(|(ca, sa), (cb, sb)| {
+            if (sa - sb).abs() < 0.05 {
+                rank(*cb).cmp(&rank(*ca))
+            } else {
+                sa.total_cmp(sb)
+            }
+        })
+}
+
+fn pods(evidence: &Evidence) -> Vec<&PodFacts> {
+    evidence.pods().map(|(_, p)| p).collect()
+}
+
+/// Everything the decision is made from; kept for the summary.
+struct Analysis {
+    findings: Vec<Finding>,
+    rollout: Option<(String, RolloutFinding)>,
+}
+
+fn analyse(
+    signal: &Signal,
+    evidence: &Evidence,
+    heuristics: &[Heuristic],
+    now: Timestamp,
+) -> Analysis {
+    let mut findings = findings::from_signal(signal);
+    findings.extend(findings::from_pods(evidence));
+    findings.extend(findings::from_events(evidence));
+    findings.extend(findings::from_state(evidence));
+    findings.extend(findings::from_logs(evidence));
+    findings.extend(findings::from_alerts(evidence));
+    findings.extend(findings::from_metrics(evidence));
+    findings.extend(findings::from_heuristics(evidence, heuristics));
+    let pods = pods(evidence);
+    let rollout = evidence
+        .rollouts()
+        .find_map(|(id, r)| rollout::analyse(r, &pods, now).map(|f| (id.to_owned(), f)));
+    // A liveness kill shows as exit 137 without OOMKilled; with liveness failures in the events
+    // it is a probe failure, not a crash.
+    let liveness = findings.iter().any(|f| {
+        f.category == Category::ProbeFailure && f.note.to_lowercase().contains("liveness")
+    });
+    if liveness {
+        for f in findings
+            .iter_mut()
+            .filter(|f| f.category == Category::AppCrash && f.note.contains("exit code 137"))
+        {
+            f.category = Category::ProbeFailure;
+            f.weight = 0.8;
+        }
+    }
+    // An env var the new revision removed and the logs complain about is config-missing.
+    if let Some((_, r)) = &rollout {
+        for f in findings
+            .iter_mut()
+            .filter(|f| f.category == Category::AppCrash || f.category == Category::ConfigMissing)
+        {
+            if r.removed_env
+                .iter()
+                .any(|name| f.note.contains(name.as_str()))
+            {
+                f.category = Category::ConfigMissing;
+                f.weight = f.weight.max(0.85);
+            }
+        }
+    }
+    Analysis { findings, rollout }
+}
+
+/// Decides the primary and contributing categories.
+fn decide(signal: &Signal, analysis: &Analysis) -> (Category, Vec<Category>, f64) {
+    let scores = scores(&analysis.findings);
+    let get = |c: Category| scores.get(&c).copied().unwrap_or(0.0);
+    let job_target = matches!(signal.target.kind.as_str(), "Job" | "CronJob")
+        || signal
+            .workload
+            .as_ref()
+            .is_some_and(|w| w.kind == "CronJob");
+    if job_target && get(Category::JobFailed) >= 0.8 {
+        let mechanism =
+            best(&scores, &[Category::JobFailed, Category::Unknown]).filter(|(_, s)| *s >= 0.5);
+        return (
+            Category::JobFailed,
+            mechanism.map(|(c, _)| c).into_iter().collect(),
+            get(Category::JobFailed),
+        );
+    }
+    if signal.target.kind == "Node" && get(Category::NodeFailure) >= 0.5 {
+        return (
+            Category::NodeFailure,
+            Vec::new(),
+            get(Category::NodeFailure),
+        );
+    }
+    let deploy = analysis.rollout.as_ref().map_or(0.0, |(_, r)| r.score);
+    let mechanism = best(&scores, &[Category::BadDeploy, Category::Unknown]);
+    if deploy >= 0.6 {
+        match mechanism {
+            Some((Category::ImagePull, s)) if s >= 0.5 => {
+                let image = analysis
+                    .rollout
+                    .as_ref()
+                    .is_some_and(|(_, r)| r.image_changed);
+                let contributing = if image {
+                    vec![Category::BadDeploy]
+                } else {
+                    Vec::new()
+                };
+                return (Category::ImagePull, contributing, s);
+            }
+            Some((c, s)) if s >= 0.5 && NOT_DEPLOY_CAUSED.contains(&c) => {
+                return (c, Vec::new(), s);
+            }
+            Some((c, s)) if s >= 0.25 => return (Category::BadDeploy, vec![c], deploy.max(s)),
+            _ => return (Category::BadDeploy, Vec::new(), deploy),
+        }
+    }
+    match mechanism {
+        Some((c, s)) if s >= UNKNOWN_BELOW => {
+            let contributing = scores
+                .iter()
+                .filter(|(other, score)| {
+                    **other != c && **score >= 0.7 && **other != Category::AppCrash
+                })
+                .filter(|(other, _)| **other != Category::BadDeploy || deploy >= 0.35)
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map(|(other, _)| *other);
+            (c, contributing.into_iter().collect(), s)
+        }
+        other => (Category::Unknown, Vec::new(), other.map_or(0.0, |(_, s)| s)),
+    }
+}
+
+fn headline(category: Category, signal: &Signal) -> String {
+    let what = signal.workload.as_ref().unwrap_or(&signal.target);
+    let who = format!("{} {}", what.kind, what.name);
+    match category {
+        Category::BadDeploy => format!("{who} started failing with its newest rollout"),
+        Category::OomKilled => format!("{who} is being killed for exceeding its memory limit"),
+        Category::ImagePull => format!("{who} cannot pull its image"),
+        Category::ConfigMissing => format!("{who} references configuration that is missing"),
+        Category::DependencyUnavailable => format!("{who} cannot reach a dependency"),
+        Category::ProbeFailure => format!("{who} is failing its health probes"),
+        Category::AppCrash => format!("{who} crashes with an application error"),
+        Category::Unschedulable => format!("{who} cannot be scheduled"),
+        Category::NodeFailure => format!("{who} is affected by a node failure"),
+        Category::VolumeFailure => format!("{who} cannot get its volume"),
+        Category::PermissionDenied => format!("{who} is denied permission"),
+        Category::JobFailed => format!("{who} failed"),
+        Category::QuotaExceeded => format!("{who} is blocked by a quota or limit range"),
+        Category::Unknown => format!(
+            "{who} is unhealthy ({}) but the evidence does not say why",
+            signal.reason
+        ),
+    }
+}
+
+/// Diagnoses an incident from its signal and evidence. `heuristics` come from the playbook.
+pub fn diagnose(
+    signal: &Signal,
+    evidence: &Evidence,
+    heuristics: &[Heuristic],
+    now: Timestamp,
+) -> Diagnosis {
+    let analysis = analyse(signal, evidence, heuristics, now);
+    let (category, contributing, score) = decide(signal, &analysis);
+    let mut cited: Vec<&Finding> = Vec::new();
+    for wanted in std::iter::once(category).chain(contributing.iter().copied()) {
+        let mut of: Vec<&Finding> = analysis
+            .findings
+            .iter()
+            .filter(|f| f.category == wanted)
+            .collect();
+        of.sort_by(|a, b| b.weight.total_cmp(&a.weight));
+        cited.extend(of.into_iter().take(2));
+    }
+    if category == Category::Unknown {
+        let mut all: Vec<&Finding> = analysis.findings.iter().collect();
+        all.sort_by(|a, b| b.weight.total_cmp(&a.weight));
+        cited.extend(all.into_iter().take(2));
+    }
+    let mut parts = vec![headline(category, signal)];
+    let mut evidence_ids: Vec<String> = Vec::new();
+    if let Some((id, r)) = analysis
+        .rollout
+        .as_ref()
+        .filter(|_| category == Category::BadDeploy || contributing.contains(&Category::BadDeploy))
+    {
+        let changes = if r.changes.is_empty() {
+            "no template change".to_owned()
+        } else {
+            r.changes.join("; ")
+        };
+        parts.push(format!(
+            "revision {} was rolled out {:#} ago (previous {}): {}",
+            r.revision,
+            r.age.round(jiff::Unit::Minute).unwrap_or(r.age),
+            r.previous,
+            clip(&changes, 400)
+        ));
+        evidence_ids.push(id.clone());
+    }
+    for f in &cited {
+        if !parts.contains(&f.note) {
+            parts.push(f.note.clone());
+        }
+        if !evidence_ids.contains(&f.evidence) && f.evidence != "signal" {
+            evidence_ids.push(f.evidence.clone());
+        }
+    }
+    let confidence = if category == Category::Unknown {
+        0.2
+    } else {
+        (0.3 + score * 0.65).min(0.95)
+    };
+    Diagnosis {
+        category,
+        contributing,
+        summary: clip(&parts.join(". "), 1500),
+        confidence: (confidence * 100.0).round() / 100.0,
+        evidence: evidence_ids,
+        diagnoser: "rules".into(),
+    }
+}

@@ -1,0 +1,295 @@
+//! Detectors: pure functions from a Kubernetes object to the signals it raises. A healthy object
+//! raises none. Signals are ordered most specific first (an OOMKilled last state before the
+//! CrashLoopBackOff it causes), so the first rule that matches sees the best one.
+
+use jiff::Timestamp;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Event, Node, PersistentVolumeClaim, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use crate::domain::evidence::ContainerState;
+use crate::domain::signal::{ContainerStateKind, ObjectRef, Signal, SignalSource};
+use crate::k8s::facts;
+
+/// Waiting reasons that mean the container cannot run.
+const BAD_WAITING: &[&str] = &[
+    "CrashLoopBackOff",
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "InvalidImageName",
+    "ErrImageNeverPull",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+];
+
+fn signal(
+    target: ObjectRef,
+    meta: &ObjectMeta,
+    reason: &str,
+    message: Option<String>,
+    now: Timestamp,
+) -> Signal {
+    Signal {
+        source: SignalSource::Kubernetes,
+        target,
+        workload: None,
+        reason: reason.to_owned(),
+        container: None,
+        container_state: None,
+        labels: meta.labels.clone().unwrap_or_default(),
+        alertname: None,
+        message,
+        observed_at: now,
+    }
+}
+
+fn target(kind: &str, meta: &ObjectMeta) -> ObjectRef {
+    ObjectRef {
+        kind: kind.to_owned(),
+        namespace: meta.namespace.clone(),
+        name: meta.name.clone().unwrap_or_default(),
+    }
+}
+
+/// Signals a pod raises: bad container states, OOM kills, unschedulable, evicted, not ready.
+pub fn pod(pod: &Pod, workload: Option<ObjectRef>, now: Timestamp) -> Vec<Signal> {
+    let facts = facts::pod(pod, workload.clone());
+    let base = |reason: &str, message: Option<String>| {
+        let mut s = signal(
+            target("Pod", &pod.metadata),
+            &pod.metadata,
+            reason,
+            message,
+            now,
+        );
+        s.workload = workload.clone();
+        s
+    };
+    let mut oom = Vec::new();
+    let mut waiting = Vec::new();
+    let mut not_ready = Vec::new();
+    for c in facts.all_containers() {
+        let with = |mut s: Signal, state: ContainerStateKind| {
+            s.container = Some(c.name.clone());
+            s.container_state = Some(state);
+            s
+        };
+        let oom_state = [&c.state, &c.last_state].into_iter().flatten().find(
+            |s| matches!(s, ContainerState::Terminated { reason: Some(r), .. } if r == "OOMKilled"),
+        );
+        if let Some(s) = oom_state {
+            oom.push(with(
+                base("OOMKilled", s.message().map(str::to_owned)),
+                ContainerStateKind::Terminated,
+            ));
+        }
+        match &c.state {
+            Some(ContainerState::Waiting {
+                reason: Some(reason),
+                message,
+            }) if BAD_WAITING.contains(&reason.as_str()) => {
+                waiting.push(with(
+                    base(reason, message.clone()),
+                    ContainerStateKind::Waiting,
+                ));
+            }
+            Some(ContainerState::Terminated {
+                reason,
+                exit_code,
+                message,
+                ..
+            }) if *exit_code != 0 && c.restart_count > 0 => {
+                let reason = reason.clone().unwrap_or_else(|| "Error".into());
+                waiting.push(with(
+                    base(&reason, message.clone()),
+                    ContainerStateKind::Terminated,
+                ));
+            }
+            Some(ContainerState::Running { .. })
+                if !c.ready && facts.phase.as_deref() == Some("Running") =>
+            {
+                not_ready.push(with(
+                    base("ContainerNotReady", None),
+                    ContainerStateKind::Running,
+                ));
+            }
+            _ => {}
+        }
+    }
+    let mut out = oom;
+    out.append(&mut waiting);
+    if let Some(c) = facts.condition("PodScheduled").filter(|c| !c.is_true()) {
+        out.push(base("FailedScheduling", c.message.clone()));
+    }
+    if facts.reason.as_deref() == Some("Evicted") {
+        out.push(base("Evicted", facts.message.clone()));
+    }
+    out.append(&mut not_ready);
+    out
+}
+
+/// Signals a node raises: NotReady, and memory/disk/PID pressure.
+pub fn node(node: &Node, now: Timestamp) -> Vec<Signal> {
+    let facts = facts::node(node);
+    let mut out = Vec::new();
+    let target = ObjectRef::cluster("Node", &facts.name);
+    if let Some(ready) = facts.condition("Ready").filter(|c| !c.is_true()) {
+        let message = ready.message.clone().or_else(|| ready.reason.clone());
+        out.push(signal(
+            target.clone(),
+            &node.metadata,
+            "NotReady",
+            message,
+            now,
+        ));
+    }
+    for pressure in [
+        "MemoryPressure",
+        "DiskPressure",
+        "PIDPressure",
+        "NetworkUnavailable",
+    ] {
+        if let Some(c) = facts.condition(pressure).filter(|c| c.is_true()) {
+            out.push(signal(
+                target.clone(),
+                &node.metadata,
+                pressure,
+                c.message.clone(),
+                now,
+            ));
+        }
+    }
+    out
+}
+
+/// Signals a Job raises: failed with BackoffLimitExceeded or DeadlineExceeded.
+pub fn job(job: &Job, workload: Option<ObjectRef>, now: Timestamp) -> Vec<Signal> {
+    let facts = facts::job(job);
+    facts
+        .conditions
+        .iter()
+        .filter(|c| (c.kind == "Failed" || c.kind == "FailureTarget") && c.is_true())
+        .take(1)
+        .map(|c| {
+            let reason = c.reason.clone().unwrap_or_else(|| "JobFailed".into());
+            let mut s = signal(
+                target("Job", &job.metadata),
+                &job.metadata,
+                &reason,
+                c.message.clone(),
+                now,
+            );
+            s.workload = workload.clone();
+            s
+        })
+        .collect()
+}
+
+/// Signals a Deployment raises: ProgressDeadlineExceeded, FailedCreate, too few replicas.
+pub fn deployment(deployment: &Deployment, now: Timestamp) -> Vec<Signal> {
+    let status = deployment.status.clone().unwrap_or_default();
+    let me = target("Deployment", &deployment.metadata);
+    let mut out = Vec::new();
+    for c in status.conditions.unwrap_or_default() {
+        let kind = c.type_.as_deref().unwrap_or("");
+        let status = c.status.as_deref().unwrap_or("");
+        let failed_progress = kind == "Progressing" && status == "False";
+        let failed_create = kind == "ReplicaFailure" && status == "True";
+        if failed_progress || failed_create {
+            let reason = c.reason.clone().unwrap_or_else(|| kind.to_owned());
+            let mut s = signal(
+                me.clone(),
+                &deployment.metadata,
+                &reason,
+                c.message.clone(),
+                now,
+            );
+            s.workload = Some(me.clone());
+            out.push(s);
+        }
+    }
+    let desired = deployment.spec.replicas.unwrap_or(1);
+    if out.is_empty() && status.available_replicas.unwrap_or(0) < desired {
+        let message = format!(
+            "{} of {desired} replicas available",
+            status.available_replicas.unwrap_or(0)
+        );
+        let mut s = signal(
+            me.clone(),
+            &deployment.metadata,
+            "ReplicasUnavailable",
+            Some(message),
+            now,
+        );
+        s.workload = Some(me);
+        out.push(s);
+    }
+    out
+}
+
+/// Signals a ReplicaSet raises: FailedCreate (quota, LimitRange, admission).
+pub fn replica_set(rs: &ReplicaSet, workload: Option<ObjectRef>, now: Timestamp) -> Vec<Signal> {
+    let status = rs.status.clone().unwrap_or_default();
+    status
+        .conditions
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| {
+            c.type_.as_deref() == Some("ReplicaFailure") && c.status.as_deref() == Some("True")
+        })
+        .map(|c| {
+            let reason = c.reason.unwrap_or_else(|| "FailedCreate".into());
+            let mut s = signal(
+                target("ReplicaSet", &rs.metadata),
+                &rs.metadata,
+                &reason,
+                c.message,
+                now,
+            );
+            s.workload = workload.clone();
+            s
+        })
+        .collect()
+}
+
+/// Signals a PVC raises: Pending or Lost.
+pub fn claim(claim: &PersistentVolumeClaim, now: Timestamp) -> Vec<Signal> {
+    let phase = claim
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.clone())
+        .unwrap_or_default();
+    if phase == "Pending" || phase == "Lost" {
+        let reason = format!("Claim{phase}");
+        vec![signal(
+            target("PersistentVolumeClaim", &claim.metadata),
+            &claim.metadata,
+            &reason,
+            None,
+            now,
+        )]
+    } else {
+        Vec::new()
+    }
+}
+
+/// A Warning event as a signal about the object it concerns.
+pub fn event(event: &Event, now: Timestamp) -> Option<Signal> {
+    let facts = crate::k8s::events::facts(event);
+    if !facts.is_warning() || facts.reason.is_empty() {
+        return None;
+    }
+    let mut s = signal(
+        facts.object.clone(),
+        &ObjectMeta::default(),
+        &facts.reason,
+        Some(facts.message),
+        now,
+    );
+    if facts.object.kind == "Deployment" {
+        s.workload = Some(facts.object);
+    }
+    Some(s)
+}

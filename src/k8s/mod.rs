@@ -1,0 +1,8 @@
+//! Kubernetes: objects and the pure conversions from them to signals and evidence. The live
+//! watchers, gatherers, executor and verifier build on these.
+
+pub mod detect;
+pub mod events;
+pub mod facts;
+pub mod gather;
+pub mod objects;

@@ -1,0 +1,249 @@
+//! Reading a fixture case directory (DESIGN.md): `case.yaml`, `objects.yaml`, `logs/`,
+//! `alert.json`, `metrics/*.json`. Missing optional files are normal; malformed ones are errors
+//! that name the file and position.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::alerts::Webhook;
+use crate::domain::catalog::Tool;
+use crate::domain::evidence::{MetricFacts, MetricSeries};
+use crate::domain::taxonomy::Category;
+use crate::k8s::gather::LogSet;
+use crate::k8s::objects::ObjectSet;
+
+/// `case.yaml`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseFile {
+    /// What happened.
+    pub description: String,
+    /// The replay clock.
+    pub now: Timestamp,
+    /// What raised the incident.
+    pub signal: CaseSignal,
+    /// What a correct run produces.
+    #[serde(default)]
+    pub expect: Option<Expect>,
+}
+
+/// A Kubernetes object (`kind`, `namespace`, `name`) or `alert: alert.json`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseSignal {
+    /// Object kind.
+    pub kind: Option<String>,
+    /// Object namespace.
+    pub namespace: Option<String>,
+    /// Object name.
+    pub name: Option<String>,
+    /// The alert payload's file name.
+    pub alert: Option<String>,
+}
+
+/// What a correct run produces.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// Primary category.
+    pub category: Category,
+    /// Contributing categories that must be named.
+    #[serde(default)]
+    pub contributing: Vec<Category>,
+    /// The plan's first mutating action, or notify.
+    pub action: Option<Tool>,
+    /// Words the summary must mention.
+    #[serde(default)]
+    pub keywords: Vec<String>,
+}
+
+/// A loaded case.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// The directory's name.
+    pub name: String,
+    /// The directory.
+    pub dir: PathBuf,
+    /// `case.yaml`.
+    pub file: CaseFile,
+    /// `objects.yaml`.
+    pub objects: ObjectSet,
+    /// `logs/`.
+    pub logs: LogSet,
+    /// `alert.json`, when the signal is an alert.
+    pub alert: Option<Webhook>,
+    /// `metrics/*.json`.
+    pub metrics: Vec<MetricFacts>,
+}
+
+/// A case that cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct CaseError {
+    /// The offending file.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn fail(path: &Path, message: impl Into<String>) -> CaseError {
+    CaseError {
+        path: path.display().to_string(),
+        message: message.into(),
+    }
+}
+
+fn read(path: &Path) -> Result<String, CaseError> {
+    std::fs::read_to_string(path).map_err(|e| fail(path, format!("cannot read: {e}")))
+}
+
+impl Case {
+    /// Loads a case directory.
+    pub fn load(dir: &Path) -> Result<Case, CaseError> {
+        let case_path = dir.join("case.yaml");
+        let file: CaseFile = crate::rules::parse(&case_path, &read(&case_path)?).map_err(|e| {
+            fail(
+                &case_path,
+                format!("{}:{}: {}", e.line, e.column, e.message),
+            )
+        })?;
+        let signal = &file.signal;
+        if signal.alert.is_none() && (signal.kind.is_none() || signal.name.is_none()) {
+            return Err(fail(
+                &case_path,
+                "signal needs `kind` and `name`, or `alert`",
+            ));
+        }
+        let objects_path = dir.join("objects.yaml");
+        let objects = if objects_path.exists() {
+            ObjectSet::parse(&read(&objects_path)?, &objects_path.display().to_string())
+                .map_err(|e| fail(&objects_path, e.to_string()))?
+        } else {
+            ObjectSet::default()
+        };
+        let alert = match &signal.alert {
+            Some(name) => {
+                let path = dir.join(name);
+                let bytes =
+                    std::fs::read(&path).map_err(|e| fail(&path, format!("cannot read: {e}")))?;
+                Some(Webhook::parse(&bytes).map_err(|e| fail(&path, e.to_string()))?)
+            }
+            None => None,
+        };
+        Ok(Case {
+            name: dir.file_name().map_or_else(
+                || dir.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
+            dir: dir.to_owned(),
+            file,
+            objects,
+            logs: load_logs(&dir.join("logs"))?,
+            alert,
+            metrics: load_metrics(&dir.join("metrics"))?,
+        })
+    }
+}
+
+/// `logs/<pod>.<container>[.previous].log`.
+fn load_logs(dir: &Path) -> Result<LogSet, CaseError> {
+    let mut logs = LogSet::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(logs);
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        let Some(file) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let Some(stem) = file.strip_suffix(".log") else {
+            continue;
+        };
+        let (stem, previous) = match stem.strip_suffix(".previous") {
+            Some(s) => (s, true),
+            None => (stem, false),
+        };
+        let Some((pod, container)) = stem.rsplit_once('.') else {
+            return Err(fail(
+                &path,
+                "log file name must be <pod>.<container>[.previous].log",
+            ));
+        };
+        let bytes = std::fs::read(&path).map_err(|e| fail(&path, format!("cannot read: {e}")))?;
+        // Logs are bytes; invalid UTF-8 is replaced, not an error.
+        logs.insert(
+            (pod.to_owned(), container.to_owned(), previous),
+            String::from_utf8_lossy(&bytes).into_owned(),
+        );
+    }
+    Ok(logs)
+}
+
+/// `metrics/<query>.json`: Prometheus HTTP API responses (vector or matrix).
+fn load_metrics(dir: &Path) -> Result<Vec<MetricFacts>, CaseError> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(out);
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let text = read(&path)?;
+        let value: Value =
+            serde_json::from_str(&text).map_err(|e| fail(&path, format!("not JSON: {e}")))?;
+        let query = path
+            .file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+        out.push(metric_facts(&query, &value).map_err(|m| fail(&path, m))?);
+    }
+    Ok(out)
+}
+
+/// A Prometheus API response as facts.
+pub fn metric_facts(query: &str, response: &Value) -> Result<MetricFacts, String> {
+    if response.get("status").and_then(Value::as_str) != Some("success") {
+        return Err("Prometheus response status is not \"success\"".into());
+    }
+    let results = response
+        .pointer("/data/result")
+        .and_then(Value::as_array)
+        .ok_or("no data.result array")?;
+    let number = |v: &Value| {
+        v.get(1)
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse::<f64>().ok())
+            .filter(|f| f.is_finite())
+    };
+    let series = results
+        .iter()
+        .map(|r| {
+            let labels: BTreeMap<String, String> = r
+                .get("metric")
+                .and_then(|m| serde_json::from_value(m.clone()).ok())
+                .unwrap_or_default();
+            let values: Vec<f64> = match (r.get("value"), r.get("values").and_then(Value::as_array))
+            {
+                (Some(v), _) => number(v).into_iter().collect(),
+                (None, Some(vs)) => vs.iter().filter_map(number).collect(),
+                _ => Vec::new(),
+            };
+            MetricSeries {
+                labels,
+                latest: values.last().copied().unwrap_or(0.0),
+                max: values.iter().copied().fold(0.0, f64::max),
+            }
+        })
+        .collect();
+    Ok(MetricFacts {
+        query: query.to_owned(),
+        series,
+    })
+}

@@ -1,0 +1,210 @@
+//! Loading and validating `rules/*.yaml` and `playbooks/*.yaml`. Every problem is reported as
+//! `file:line:column: what was expected`; a set with any error is refused whole, and a holder
+//! that reloads keeps its previous good set.
+
+mod locate;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+use crate::domain::playbook::Playbook;
+use crate::domain::rule::{Rule, RuleFile};
+
+pub use locate::locate;
+
+/// One problem in one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadError {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line, when known.
+    pub line: usize,
+    /// 1-based column, when known.
+    pub column: usize,
+    /// What is wrong, and what was expected.
+    pub message: String,
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Every problem found in a rule set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} problem(s) in rules/playbooks:\n{}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+pub struct LoadErrors(pub Vec<LoadError>);
+
+/// A rule with the file it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedRule {
+    /// The rule.
+    pub rule: Rule,
+    /// Its file.
+    pub file: PathBuf,
+}
+
+/// A validated set of rules and playbooks.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RuleSet {
+    /// Rules in file-name order, then file order.
+    pub rules: Vec<LoadedRule>,
+    /// Playbooks by file-name order.
+    pub playbooks: Vec<Playbook>,
+}
+
+impl RuleSet {
+    /// Loads and validates every `*.yaml`/`*.yml` under `rules` and `playbooks`.
+    pub fn load(rules: &Path, playbooks: &Path) -> Result<RuleSet, LoadErrors> {
+        let mut errors = Vec::new();
+        let mut texts = Vec::new();
+        let mut set = RuleSet::default();
+        for file in yaml_files(rules, &mut errors) {
+            let Some(text) = read(&file, &mut errors) else {
+                continue;
+            };
+            match parse::<RuleFile>(&file, &text) {
+                Ok(parsed) => set
+                    .rules
+                    .extend(parsed.rules.into_iter().map(|rule| LoadedRule {
+                        rule,
+                        file: file.clone(),
+                    })),
+                Err(e) => errors.push(e),
+            }
+            texts.push((file, text));
+        }
+        let mut playbook_files = Vec::new();
+        for file in yaml_files(playbooks, &mut errors) {
+            let Some(text) = read(&file, &mut errors) else {
+                continue;
+            };
+            match parse::<Playbook>(&file, &text) {
+                Ok(playbook) => {
+                    set.playbooks.push(playbook);
+                    playbook_files.push(file.clone());
+                }
+                Err(e) => errors.push(e),
+            }
+            texts.push((file, text));
+        }
+        if errors.is_empty() && set.rules.is_empty() {
+            errors.push(LoadError {
+                file: rules.to_owned(),
+                line: 0,
+                column: 0,
+                message: "no rules found (expected *.yaml files with `rules:`)".into(),
+            });
+        }
+        errors.extend(validate::validate(&set, &playbook_files, &texts));
+        if errors.is_empty() {
+            Ok(set)
+        } else {
+            Err(LoadErrors(errors))
+        }
+    }
+
+    /// The playbook with this name.
+    pub fn playbook(&self, name: &str) -> Option<&Playbook> {
+        self.playbooks.iter().find(|p| p.name == name)
+    }
+}
+
+fn yaml_files(dir: &Path, errors: &mut Vec<LoadError>) -> Vec<PathBuf> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) => {
+            errors.push(LoadError {
+                file: dir.to_owned(),
+                line: 0,
+                column: 0,
+                message: format!("cannot read directory: {err}"),
+            });
+            return Vec::new();
+        }
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn read(file: &Path, errors: &mut Vec<LoadError>) -> Option<String> {
+    match std::fs::read_to_string(file) {
+        Ok(text) => Some(text),
+        Err(err) => {
+            errors.push(LoadError {
+                file: file.to_owned(),
+                line: 0,
+                column: 0,
+                message: format!("cannot read: {err}"),
+            });
+            None
+        }
+    }
+}
+
+/// Parses one YAML document into `T`, turning serde's error into a located [`LoadError`].
+pub fn parse<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Result<T, LoadError> {
+    serde_yaml_ng::from_str(text).map_err(|err| {
+        let (line, column) = err.location().map_or((1, 1), |l| (l.line(), l.column()));
+        let message = err.to_string();
+        let message = match message.rfind(" at line ") {
+            Some(at) => message[..at].to_owned(),
+            None => message,
+        };
+        LoadError {
+            file: file.to_owned(),
+            line,
+            column,
+            message,
+        }
+    })
+}
+
+/// Holds the current good rule set; a reload with errors keeps the previous set.
+#[derive(Debug, Clone)]
+pub struct RulesHolder {
+    rules_dir: PathBuf,
+    playbooks_dir: PathBuf,
+    current: std::sync::Arc<RuleSet>,
+}
+
+impl RulesHolder {
+    /// Loads the first set; fails if it has errors (there is nothing to fall back to).
+    pub fn load(rules_dir: &Path, playbooks_dir: &Path) -> Result<RulesHolder, LoadErrors> {
+        let set = RuleSet::load(rules_dir, playbooks_dir)?;
+        Ok(RulesHolder {
+            rules_dir: rules_dir.to_owned(),
+            playbooks_dir: playbooks_dir.to_owned(),
+            current: std::sync::Arc::new(set),
+        })
+    }
+
+    /// The current set.
+    pub fn current(&self) -> std::sync::Arc<RuleSet> {
+        self.current.clone()
+    }
+
+    /// Reloads from disk. On errors the previous set stays in force and the errors are returned.
+    pub fn reload(&mut self) -> Result<(), LoadErrors> {
+        let set = RuleSet::load(&self.rules_dir, &self.playbooks_dir)?;
+        self.current = std::sync::Arc::new(set);
+        Ok(())
+    }
+}
