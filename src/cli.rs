@@ -107,6 +107,9 @@ pub struct ReplayArgs {
     /// Rule directories.
     #[command(flatten)]
     pub dirs: RuleDirs,
+    /// With text output, also print every finding the diagnoser weighed and the rollout analysis.
+    #[arg(long)]
+    pub explain: bool,
     /// Also record each incident in this store (`sqlite://nightshift.db`).
     #[arg(long)]
     pub record: Option<String>,

@@ -135,6 +135,44 @@ pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+fn explain(outcome: &crate::replay::Outcome, rules: &RuleSet, now: jiff::Timestamp) -> String {
+    use std::fmt::Write as _;
+    let Some(i) = &outcome.incident else {
+        return String::new();
+    };
+    let heuristics = rules
+        .playbook(&i.playbook)
+        .map(|p| p.heuristics.as_slice())
+        .unwrap_or_default();
+    let analysis = crate::diagnose::analyse(&i.signal, &i.evidence, heuristics, now);
+    let mut out = String::new();
+    for f in &analysis.findings {
+        let _ = writeln!(
+            out,
+            "  finding   {:<22} {:.2}  {}  [{}]",
+            f.category.as_str(),
+            f.weight,
+            f.note,
+            f.evidence
+        );
+    }
+    if let Some((id, r)) = &analysis.rollout {
+        let _ = writeln!(
+            out,
+            "  rollout   score {:.2} rev {} (prev {}) age {:#} incomplete={} failing_in_newest={} previous_healthy={} [{id}]",
+            r.score,
+            r.revision,
+            r.previous,
+            r.age,
+            r.incomplete,
+            r.failing_in_newest,
+            r.previous_healthy
+        );
+        let _ = writeln!(out, "  changes   {}", r.changes.join("; "));
+    }
+    out
+}
+
 async fn connect(flag: Option<String>, settings: &Settings) -> Result<Store> {
     let url = flag.unwrap_or_else(|| settings.store.clone());
     Store::connect(&url)
@@ -168,7 +206,12 @@ async fn replay(args: ReplayArgs, settings: &Settings) -> Result<ExitCode> {
         let outcome = run(&case, &rules, &settings.policy);
         match args.format {
             ReplayFormat::Json => writeln!(out, "{}", to_json(&outcome))?,
-            ReplayFormat::Text => write!(out, "{}", to_text(&outcome, case.file.expect.as_ref()))?,
+            ReplayFormat::Text => {
+                write!(out, "{}", to_text(&outcome, case.file.expect.as_ref()))?;
+                if args.explain {
+                    write!(out, "{}", explain(&outcome, &rules, case.file.now))?;
+                }
+            }
         }
         if let Some(expect) = &case.file.expect {
             expected += 1;

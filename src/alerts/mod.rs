@@ -102,7 +102,9 @@ impl Alert {
         self.labels.get("alertname").map_or("", String::as_str)
     }
 
-    /// What the alert is about, from its labels, most specific first.
+    /// What the alert is about, from its labels. Object labels (`job_name`, `deployment`,
+    /// `node` on node alerts...) win over `pod`: for kube-state-metrics series that describe a
+    /// Job or a Node, `pod` names the exporter that scraped them, not the subject.
     pub fn target(&self) -> ObjectRef {
         let label = |k: &str| self.labels.get(k).filter(|v| !v.is_empty()).cloned();
         let namespace = label("namespace").or_else(|| label("exported_namespace"));
@@ -111,30 +113,25 @@ impl Alert {
             namespace: namespace.clone(),
             name,
         };
+        let node_alert = self.name().contains("Node") || self.name().starts_with("Kubelet");
+        if node_alert && let Some(node) = label("node") {
+            return ObjectRef::cluster("Node", &node);
+        }
+        let objects = [
+            ("job_name", "Job"),
+            ("cronjob", "CronJob"),
+            ("deployment", "Deployment"),
+            ("statefulset", "StatefulSet"),
+            ("daemonset", "DaemonSet"),
+            ("persistentvolumeclaim", "PersistentVolumeClaim"),
+        ];
+        if let Some((kind, name)) = objects.iter().find_map(|(l, k)| label(l).map(|n| (*k, n))) {
+            return namespaced(kind, name);
+        }
         if let Some(pod) = label("pod").or_else(|| label("exported_pod")) {
             return namespaced("Pod", pod);
         }
-        if let Some(name) = label("deployment") {
-            return namespaced("Deployment", name);
-        }
-        if let Some(name) = label("job_name") {
-            return namespaced("Job", name);
-        }
-        if let Some(name) = label("cronjob") {
-            return namespaced("CronJob", name);
-        }
-        if let Some(name) = label("statefulset") {
-            return namespaced("StatefulSet", name);
-        }
-        if let Some(name) = label("daemonset") {
-            return namespaced("DaemonSet", name);
-        }
-        if let Some(name) = label("persistentvolumeclaim") {
-            return namespaced("PersistentVolumeClaim", name);
-        }
-        if let Some(node) =
-            label("node").or_else(|| label("instance").filter(|_| namespace.is_none()))
-        {
+        if let Some(node) = label("node") {
             return ObjectRef::cluster("Node", &node);
         }
         namespaced("Alert", self.name().to_owned())
@@ -204,6 +201,19 @@ mod tests {
         let signal = alert.signal(jiff::Timestamp::UNIX_EPOCH);
         assert_eq!(signal.alertname.as_deref(), Some("KubePodCrashLooping"));
         assert_eq!(signal.container.as_deref(), Some("api"));
+    }
+
+    #[test]
+    fn node_and_job_alerts_target_their_object_not_the_exporter_pod() {
+        let node = PAYLOAD.replace(
+            r#""alertname":"KubePodCrashLooping","namespace":"shop","pod":"api-1","container":"api""#,
+            r#""alertname":"KubeNodeNotReady","namespace":"monitoring","pod":"kube-state-metrics-0","node":"worker-3""#,
+        );
+        let hook = Webhook::parse(node.as_bytes()).expect("valid");
+        assert_eq!(hook.alerts[0].target().to_string(), "Node/worker-3");
+        let job = PAYLOAD.replace(r#""container":"api""#, r#""job_name":"migrate-42""#);
+        let hook = Webhook::parse(job.as_bytes()).expect("valid");
+        assert_eq!(hook.alerts[0].target().to_string(), "Job/shop/migrate-42");
     }
 
     #[test]

@@ -106,12 +106,17 @@ fn pod_findings(id: &str, pod: &PodFacts) -> Vec<Finding> {
             }) => {
                 let text = format!("{reason} {}", message.as_deref().unwrap_or(""));
                 if let Some(p) = classify(&MESSAGE_PATTERNS, &text) {
+                    let secrets = if p.category == Category::ImagePull {
+                        pull_secrets(pod)
+                    } else {
+                        String::new()
+                    };
                     out.push(finding(
                         p.category,
                         p.weight,
                         id,
                         format!(
-                            "container {name} ({}) is waiting: {reason}: {}",
+                            "container {name} ({}) is waiting: {reason}: {}{secrets}",
                             c.image,
                             clip(message.as_deref().unwrap_or(""), 300)
                         ),
@@ -133,6 +138,18 @@ fn pod_findings(id: &str, pod: &PodFacts) -> Vec<Finding> {
                     c.name.as_str(),
                     c.restart_count,
                     c.state.as_ref(),
+                ));
+            }
+            Some(ContainerState::Running { .. })
+                if c.restart_count > 0
+                    && matches!(c.last_state, Some(ContainerState::Terminated { exit_code, .. }) if exit_code != 0) =>
+            {
+                out.push(crash_note(
+                    id,
+                    pod,
+                    c.name.as_str(),
+                    c.restart_count,
+                    c.last_state.as_ref(),
                 ));
             }
             Some(ContainerState::Running { .. })
@@ -175,9 +192,14 @@ fn pod_findings(id: &str, pod: &PodFacts) -> Vec<Finding> {
             weight,
             id,
             format!(
-                "pod {} cannot be scheduled: {}",
+                "pod {} cannot be scheduled: {}{}",
                 pod.name,
-                clip(&message, 300)
+                clip(&message, 300),
+                if pod.node_selector.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (nodeSelector {})", pod.node_selector.join(", "))
+                }
             ),
         ));
     }
@@ -196,6 +218,14 @@ fn pod_findings(id: &str, pod: &PodFacts) -> Vec<Finding> {
         ));
     }
     out
+}
+
+fn pull_secrets(pod: &PodFacts) -> String {
+    if pod.image_pull_secrets.is_empty() {
+        " (the pod names no imagePullSecrets)".into()
+    } else {
+        format!(" (imagePullSecrets: {})", pod.image_pull_secrets.join(", "))
+    }
 }
 
 fn crash_note(
@@ -342,6 +372,18 @@ pub fn from_state(evidence: &Evidence) -> Vec<Finding> {
                 ),
             ));
         }
+    }
+    for (id, range) in evidence.limit_ranges() {
+        out.push(finding(
+            Category::QuotaExceeded,
+            0.3,
+            id,
+            format!(
+                "limitrange {}: {}",
+                range.name,
+                clip(&range.limits.join(", "), 200)
+            ),
+        ));
     }
     for (id, quota) in evidence.quotas() {
         for (resource, hard) in &quota.hard {

@@ -96,13 +96,17 @@ fn pods(evidence: &Evidence) -> Vec<&PodFacts> {
     evidence.pods().map(|(_, p)| p).collect()
 }
 
-/// Everything the decision is made from; kept for the summary.
-struct Analysis {
-    findings: Vec<Finding>,
-    rollout: Option<(String, RolloutFinding)>,
+/// Everything the decision is made from: every finding and the rollout analysis.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    /// Every finding, in extraction order.
+    pub findings: Vec<Finding>,
+    /// The rollout analysis and the id of the rollout evidence it came from.
+    pub rollout: Option<(String, RolloutFinding)>,
 }
 
-fn analyse(
+/// Extracts and weighs every finding; `replay --explain` prints this.
+pub fn analyse(
     signal: &Signal,
     evidence: &Evidence,
     heuristics: &[Heuristic],
@@ -120,6 +124,18 @@ fn analyse(
     let rollout = evidence
         .rollouts()
         .find_map(|(id, r)| rollout::analyse(r, &pods, now).map(|f| (id.to_owned(), f)));
+    // Readiness fails while a container crash-loops because nothing listens between restarts:
+    // a consequence, not a cause.
+    let crashing = findings
+        .iter()
+        .any(|f| f.category == Category::AppCrash && f.note.contains("keeps exiting"));
+    if crashing {
+        for f in findings.iter_mut().filter(|f| {
+            f.category == Category::ProbeFailure && f.note.to_lowercase().contains("readiness")
+        }) {
+            f.weight = f.weight.min(0.3);
+        }
+    }
     // A liveness kill shows as exit 137 without OOMKilled; with liveness failures in the events
     // it is a probe failure, not a crash.
     let liveness = findings.iter().any(|f| {
@@ -132,6 +148,8 @@ fn analyse(
         {
             f.category = Category::ProbeFailure;
             f.weight = 0.8;
+            f.note
+                .push_str(", killed by the kubelet after failing its liveness probe");
         }
     }
     // An env var the new revision removed and the logs complain about is config-missing.
@@ -240,6 +258,47 @@ fn headline(category: Category, signal: &Signal) -> String {
     }
 }
 
+/// What a note says, without who said it: two pods logging the same line say one thing.
+fn gist(note: &str) -> &str {
+    note.rsplit_once(": ").map_or(note, |(_, what)| what)
+}
+
+/// The findings a summary cites: the strongest distinct ones for the primary category (three at
+/// most), then for each contributing category (two at most); for `unknown`, the strongest of all.
+fn cite<'a>(
+    findings: &'a [Finding],
+    category: Category,
+    contributing: &[Category],
+) -> Vec<&'a Finding> {
+    let mut sorted: Vec<&Finding> = findings.iter().collect();
+    sorted.sort_by(|a, b| b.weight.total_cmp(&a.weight));
+    let mut cited: Vec<&Finding> = Vec::new();
+    let wanted = std::iter::once((category, 3)).chain(contributing.iter().map(|c| (*c, 2)));
+    let wanted: Vec<(Category, usize)> = if category == Category::Unknown {
+        vec![(Category::Unknown, 0)]
+    } else {
+        wanted.collect()
+    };
+    for (c, most) in wanted {
+        let mut taken = 0;
+        for f in sorted
+            .iter()
+            .filter(|f| f.category == c || c == Category::Unknown)
+        {
+            let limit = if c == Category::Unknown { 2 } else { most };
+            if taken >= limit {
+                break;
+            }
+            if cited.iter().any(|x| gist(&x.note) == gist(&f.note)) {
+                continue;
+            }
+            cited.push(f);
+            taken += 1;
+        }
+    }
+    cited
+}
+
 /// Diagnoses an incident from its signal and evidence. `heuristics` come from the playbook.
 pub fn diagnose(
     signal: &Signal,
@@ -249,21 +308,7 @@ pub fn diagnose(
 ) -> Diagnosis {
     let analysis = analyse(signal, evidence, heuristics, now);
     let (category, contributing, score) = decide(signal, &analysis);
-    let mut cited: Vec<&Finding> = Vec::new();
-    for wanted in std::iter::once(category).chain(contributing.iter().copied()) {
-        let mut of: Vec<&Finding> = analysis
-            .findings
-            .iter()
-            .filter(|f| f.category == wanted)
-            .collect();
-        of.sort_by(|a, b| b.weight.total_cmp(&a.weight));
-        cited.extend(of.into_iter().take(2));
-    }
-    if category == Category::Unknown {
-        let mut all: Vec<&Finding> = analysis.findings.iter().collect();
-        all.sort_by(|a, b| b.weight.total_cmp(&a.weight));
-        cited.extend(all.into_iter().take(2));
-    }
+    let cited = cite(&analysis.findings, category, &contributing);
     let mut parts = vec![headline(category, signal)];
     let mut evidence_ids: Vec<String> = Vec::new();
     if let Some((id, r)) = analysis
@@ -286,9 +331,7 @@ pub fn diagnose(
         evidence_ids.push(id.clone());
     }
     for f in &cited {
-        if !parts.contains(&f.note) {
-            parts.push(f.note.clone());
-        }
+        parts.push(f.note.clone());
         if !evidence_ids.contains(&f.evidence) && f.evidence != "signal" {
             evidence_ids.push(f.evidence.clone());
         }

@@ -3,7 +3,9 @@
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::domain::evidence::{PodFacts, RevisionFacts, RolloutFacts, TemplateContainer};
+use crate::domain::evidence::{
+    ContainerState, PodFacts, RevisionFacts, RolloutFacts, TemplateContainer,
+};
 
 /// A rollout is "recent" for this long after its ReplicaSet was created.
 pub const RECENT: SignedDuration = SignedDuration::from_hours(6);
@@ -115,13 +117,16 @@ fn diff(old: &RevisionFacts, new: &RevisionFacts, out: &mut RolloutFinding) {
     }
 }
 
+/// A pod is failing when it is not done and a container is not Ready or not running.
 fn unhealthy(pod: &PodFacts) -> bool {
-    pod.phase.as_deref() != Some("Succeeded")
-        && (pod
+    if pod.phase.as_deref() == Some("Succeeded") {
+        return false;
+    }
+    pod.phase.as_deref() == Some("Pending")
+        || pod
             .containers
             .iter()
-            .any(|c| !c.ready || c.restart_count > 0)
-            || pod.phase.as_deref() == Some("Pending"))
+            .any(|c| !c.ready || !matches!(c.state, Some(ContainerState::Running { .. })))
 }
 
 /// Analyses `rollout` against the pods in evidence. `None` when there is no previous revision

@@ -212,6 +212,10 @@ pub struct PodFacts {
     pub service_account: Option<String>,
     /// PersistentVolumeClaims it mounts.
     pub claims: Vec<String>,
+    /// imagePullSecrets it names.
+    pub image_pull_secrets: Vec<String>,
+    /// nodeSelector, as `key=value`.
+    pub node_selector: Vec<String>,
     /// Labels.
     pub labels: BTreeMap<String, String>,
 }

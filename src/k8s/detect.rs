@@ -107,6 +107,16 @@ pub fn pod(pod: &Pod, workload: Option<ObjectRef>, now: Timestamp) -> Vec<Signal
                     ContainerStateKind::Terminated,
                 ));
             }
+            Some(ContainerState::Running { .. }) if restarting_recently(c, now) => {
+                let message = c
+                    .last_state
+                    .as_ref()
+                    .and_then(|s| s.message().map(str::to_owned));
+                waiting.push(with(
+                    base("ContainerRestarting", message),
+                    ContainerStateKind::Running,
+                ));
+            }
             Some(ContainerState::Running { .. })
                 if !c.ready && facts.phase.as_deref() == Some("Running") =>
             {
@@ -129,6 +139,20 @@ pub fn pod(pod: &Pod, workload: Option<ObjectRef>, now: Timestamp) -> Vec<Signal
     out.append(&mut not_ready);
     out
 }
+
+/// Restarts that matter: at least [`RESTARTS_THAT_MATTER`], the last one a failure that ended
+/// within the past hour.
+fn restarting_recently(c: &crate::domain::evidence::ContainerFacts, now: Timestamp) -> bool {
+    let recent_failure = matches!(
+        &c.last_state,
+        Some(ContainerState::Terminated { exit_code, finished_at: Some(at), .. })
+            if *exit_code != 0 && now.duration_since(*at) <= jiff::SignedDuration::from_hours(1)
+    );
+    c.restart_count >= RESTARTS_THAT_MATTER && recent_failure
+}
+
+/// How many restarts make a running container worth an incident.
+pub const RESTARTS_THAT_MATTER: i32 = 3;
 
 /// Signals a node raises: NotReady, and memory/disk/PID pressure.
 pub fn node(node: &Node, now: Timestamp) -> Vec<Signal> {

@@ -279,6 +279,20 @@ pub fn pod(pod: &Pod, workload: Option<ObjectRef>) -> PodFacts {
             .collect(),
         service_account: spec.service_account_name.clone(),
         claims,
+        image_pull_secrets: spec
+            .image_pull_secrets
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(|s| s.name.clone())
+            .collect(),
+        node_selector: spec
+            .node_selector
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect(),
         labels: meta.labels.clone().unwrap_or_default(),
     }
 }
