@@ -409,6 +409,24 @@ pub fn from_state(evidence: &Evidence) -> Vec<Finding> {
     out
 }
 
+/// Whether a log line says of itself that it is not an error (WARN, INFO, DEBUG), in plain or
+/// JSON logs.
+fn is_minor_level(line: &str) -> bool {
+    static LEVEL: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"(?i)(^|[\s\[|])(WARN|WARNING|INFO|DEBUG|TRACE|W\d{4}|I\d{4})([\s\]|:]|$)|"(level|severity|lvl)"\s*:\s*"(warn|warning|info|debug|trace)""#)
+            .expect("static regex")
+    });
+    let error = [
+        "ERROR",
+        "FATAL",
+        "CRITICAL",
+        "panic",
+        "Exception",
+        "Traceback",
+    ];
+    LEVEL.is_match(line) && !error.iter().any(|e| line.contains(e))
+}
+
 fn is_frame(line: &str) -> bool {
     let t = line.trim_start();
     (line.starts_with([' ', '\t'])
@@ -445,7 +463,8 @@ fn log_findings(id: &str, log: &LogFacts) -> Vec<Finding> {
             continue;
         };
         let near_end = position >= tail_start;
-        let weight = p.weight * base * if near_end { 1.0 } else { 0.7 };
+        let level = if is_minor_level(line) { 0.7 } else { 1.0 };
+        let weight = p.weight * base * level * if near_end { 1.0 } else { 0.6 };
         let which = if log.previous { "previous log" } else { "log" };
         let note = format!(
             "{which} of {}/{}: {}",

@@ -350,3 +350,6 @@ pub fn diagnose(
         diagnoser: "rules".into(),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -24,13 +24,13 @@ pub struct EvidenceItem {
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Facts {
     /// A pod's spec and status.
-    Pod(PodFacts),
+    Pod(Box<PodFacts>),
     /// A Kubernetes event.
     Event(EventFacts),
     /// A container log (current or previous).
     Log(LogFacts),
     /// A Deployment and its ReplicaSet revisions.
-    Rollout(RolloutFacts),
+    Rollout(Box<RolloutFacts>),
     /// A node's conditions.
     Node(NodeFacts),
     /// A Job's status.
@@ -70,6 +70,18 @@ impl ConditionFacts {
     /// Whether the condition's status is `True`.
     pub fn is_true(&self) -> bool {
         self.status.eq_ignore_ascii_case("true")
+    }
+}
+
+impl Facts {
+    /// Pod facts (boxed: they are the largest variant).
+    pub fn pod(facts: PodFacts) -> Facts {
+        Facts::Pod(Box::new(facts))
+    }
+
+    /// Rollout facts (boxed: they are the second largest variant).
+    pub fn rollout(facts: RolloutFacts) -> Facts {
+        Facts::Rollout(Box::new(facts))
     }
 }
 
@@ -523,7 +535,9 @@ macro_rules! accessor {
         /// Every item of this kind, with its id.
         pub fn $fn(&self) -> impl Iterator<Item = (&str, &$ty)> {
             self.items.iter().filter_map(|item| match &item.facts {
-                Facts::$variant(facts) => Some((item.id.as_str(), facts)),
+                Facts::$variant(facts) => {
+                    Some((item.id.as_str(), std::borrow::Borrow::<$ty>::borrow(facts)))
+                }
                 _ => None,
             })
         }

@@ -14,3 +14,6 @@ pub mod quantity;
 pub mod rule;
 pub mod signal;
 pub mod taxonomy;
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -42,7 +42,7 @@ pub fn parse_cpu(text: &str) -> Option<u64> {
 pub fn format_memory(bytes: u64) -> String {
     const MI: u64 = 1024 * 1024;
     let mib = bytes.div_ceil(MI);
-    if mib > 0 && mib % 1024 == 0 {
+    if mib > 0 && mib.is_multiple_of(1024) {
         format!("{}Gi", mib / 1024)
     } else {
         format!("{mib}Mi")
@@ -51,7 +51,7 @@ pub fn format_memory(bytes: u64) -> String {
 
 /// Formats millicores (`1500` → `1500m`, `2000` → `2`).
 pub fn format_cpu(milli: u64) -> String {
-    if milli % 1000 == 0 {
+    if milli.is_multiple_of(1000) {
         format!("{}", milli / 1000)
     } else {
         format!("{milli}m")

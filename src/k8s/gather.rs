@@ -190,7 +190,7 @@ pub fn gather(
         }
         evidence.push(
             format!("pod/{}/{}", facts.namespace, facts.name),
-            Facts::Pod(facts),
+            Facts::pod(facts),
         );
     }
     if target.kind == "Node" {
@@ -270,7 +270,7 @@ fn gather_workload(
         }
         evidence.push(
             format!("rollout/{}/{}", ns.unwrap_or(""), w.name),
-            Facts::Rollout(rollout),
+            Facts::rollout(rollout),
         );
     }
     let cron = workload

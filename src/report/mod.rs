@@ -1,1 +1,128 @@
-//! Incident reports rendered from the store.
+//! Incident reports rendered from the store: what an on-call engineer reads after (or during)
+//! an incident — state, diagnosis, the evidence it cites, the plan and its approval, what was
+//! executed, the verification verdicts and the audited timeline.
+//!
+//! Rendering is pure: a record in, a string out. Markdown and HTML come from MiniJinja
+//! templates over a cleaned view model ([`view`]); HTML auto-escapes everything, because log
+//! lines, event messages, alert annotations and LLM summaries are hostile input. JSON is the
+//! record itself, serialized.
+
+mod evidence;
+mod view;
+
+use minijinja::{AutoEscape, Environment};
+
+use crate::store::IncidentRecord;
+
+pub use evidence::{MAX_LINE_CHARS, MAX_LOG_LINES};
+
+/// A report format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// GitHub-flavoured Markdown, for terminals, tickets and chat.
+    Markdown,
+    /// A standalone HTML page.
+    Html,
+    /// The whole [`IncidentRecord`] as pretty-printed JSON.
+    Json,
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "markdown" | "md" => Ok(Format::Markdown),
+            "html" => Ok(Format::Html),
+            "json" => Ok(Format::Json),
+            other => Err(format!(
+                "unknown report format `{other}`: use markdown, html or json"
+            )),
+        }
+    }
+}
+
+/// Rendering failed: a template or serialization bug, never bad input.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// A template failed to compile or render.
+    #[error("rendering the {format} report failed: {source}")]
+    Template {
+        /// `markdown` or `html`.
+        format: &'static str,
+        /// MiniJinja's error.
+        #[source]
+        source: minijinja::Error,
+    },
+    /// The record could not be serialized.
+    #[error("serializing the report as JSON failed: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+const MARKDOWN: &str = include_str!("templates/report.md");
+const HTML: &str = include_str!("templates/report.html");
+
+/// Renders the report for one incident.
+pub fn render(record: &IncidentRecord, format: Format) -> Result<String, ReportError> {
+    let (name, source, label) = match format {
+        Format::Json => return Ok(serde_json::to_string_pretty(record)?),
+        Format::Markdown => ("report.md", MARKDOWN, "markdown"),
+        Format::Html => ("report.html", HTML, "html"),
+    };
+    let template_error = |source| ReportError::Template {
+        format: label,
+        source,
+    };
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|name| {
+        if name.ends_with(".html") {
+            AutoEscape::Html
+        } else {
+            AutoEscape::None
+        }
+    });
+    env.add_filter("md", markdown_escape);
+    env.add_template(name, source).map_err(template_error)?;
+    let template = env.get_template(name).map_err(template_error)?;
+    let mut out = template
+        .render(view::build(record))
+        .map_err(template_error)?;
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// Backslash-escapes the Markdown characters that could turn text into links, raw HTML, code
+/// spans or table cells; emphasis characters are left alone so identifiers stay readable.
+fn markdown_escape(text: String) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '<' | '>' | '[' | ']' | '`' | '|' | '!') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Format, markdown_escape};
+
+    #[test]
+    fn markdown_escaping_defuses_links_html_and_table_pipes() {
+        assert_eq!(
+            markdown_escape("<img src=x> [a](b) | `c`".into()),
+            "\\<img src=x\\> \\[a\\](b) \\| \\`c\\`"
+        );
+        assert_eq!(markdown_escape("DEPLOY_ENV".into()), "DEPLOY_ENV");
+    }
+
+    #[test]
+    fn formats_parse_from_their_names() {
+        assert_eq!("md".parse::<Format>(), Ok(Format::Markdown));
+        assert_eq!("HTML".parse::<Format>(), Ok(Format::Html));
+        assert!("pdf".parse::<Format>().is_err());
+    }
+}

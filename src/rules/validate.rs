@@ -37,12 +37,17 @@ pub fn validate(
 ) -> Vec<LoadError> {
     let mut errors = Vec::new();
     let mut seen: BTreeMap<&str, &Path> = BTreeMap::new();
+    // Each rule's line: its `name:` after the previous rule of the same file.
+    let mut cursor: BTreeMap<&Path, usize> = BTreeMap::new();
     for loaded in &set.rules {
         let rule = &loaded.rule;
-        let (rule_line, _) = texts
+        let text = texts
             .iter()
             .find(|(f, _)| *f == loaded.file)
-            .map_or((1, 1), |(_, t)| locate(t, "name", Some(&rule.name), 1));
+            .map_or("", |(_, t)| t.as_str());
+        let from = cursor.get(loaded.file.as_path()).map_or(1, |line| line + 1);
+        let (rule_line, _) = locate(text, "name", Some(&rule.name), from);
+        cursor.insert(&loaded.file, rule_line);
         let at = |key: &str, value: Option<&str>, message: String| {
             error_at(texts, &loaded.file, key, value, rule_line, message)
         };

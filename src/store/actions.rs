@@ -1,0 +1,197 @@
+//! Actions: each action of a plan is recorded at most once per incident, plan hash and index,
+//! and only if it is the plan's own action at that index. An executor records `Started` before
+//! it calls the apiserver and completes the row afterwards, so a restart never runs it twice.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::audit::{self, Entry, kinds};
+use super::error::{Context, Result};
+use super::incidents::current_state;
+use super::records::{NIGHTSHIFT, recorded_plan};
+use super::{Store, StoreError, millis, to_json};
+use crate::domain::plan::Action;
+
+/// Where an action stands. Executors record `Started` *before* calling the apiserver and
+/// complete it afterwards, so a daemon restarted in between finds the claim and does not run the
+/// action again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActionOutcome {
+    /// Claimed; the call may or may not have reached the cluster.
+    Started,
+    /// The call succeeded.
+    Succeeded,
+    /// The dry-run or the call failed.
+    Failed,
+    /// Not attempted (policy, rate limit, an earlier action failed).
+    Skipped,
+}
+
+impl ActionOutcome {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionOutcome::Started => "started",
+            ActionOutcome::Succeeded => "succeeded",
+            ActionOutcome::Failed => "failed",
+            ActionOutcome::Skipped => "skipped",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<ActionOutcome> {
+        [Self::Started, Self::Succeeded, Self::Failed, Self::Skipped]
+            .into_iter()
+            .find(|outcome| outcome.as_str() == s)
+    }
+}
+
+/// Whether `record_action` wrote a new row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// This call recorded the action: the caller owns carrying it out.
+    Recorded,
+    /// The action was already recorded: do not carry it out again.
+    AlreadyRecorded,
+}
+
+impl Store {
+    /// Records action `index` of the plan with `plan_hash`. The action must be the plan's own
+    /// action at that index. Returns [`Recorded::AlreadyRecorded`] — and writes nothing — when
+    /// this incident already has a row for that plan and index, so a retried or restarted
+    /// executor never runs an action twice.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_action(
+        &self,
+        id: &str,
+        plan_hash: &str,
+        index: usize,
+        action: &Action,
+        outcome: ActionOutcome,
+        detail: &str,
+        now: Timestamp,
+    ) -> Result<Recorded> {
+        let mut tx = self.begin_write().await?;
+        current_state(&mut tx, id).await?;
+        let plan = recorded_plan(&mut tx, id, plan_hash).await?;
+        match plan.actions.get(index) {
+            None => {
+                return Err(StoreError::UnknownAction {
+                    id: id.to_owned(),
+                    plan_hash: plan_hash.to_owned(),
+                    index,
+                });
+            }
+            Some(planned) if planned != action => {
+                return Err(StoreError::ActionMismatch {
+                    id: id.to_owned(),
+                    plan_hash: plan_hash.to_owned(),
+                    index,
+                });
+            }
+            Some(_) => {}
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO actions (incident_id, plan_hash, action_index, tool, params, outcome, \
+             detail, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (incident_id, plan_hash, action_index) DO NOTHING",
+        )
+        .bind(id)
+        .bind(plan_hash)
+        .bind(index_value(index))
+        .bind(action.tool.as_str())
+        .bind(to_json(&action.params, "action params")?)
+        .bind(outcome.as_str())
+        .bind(detail)
+        .bind(millis(now))
+        .execute(&mut *tx)
+        .await
+        .context("storing an action")?;
+        if inserted.rows_affected() == 0 {
+            return Ok(Recorded::AlreadyRecorded);
+        }
+        let entry = Entry {
+            incident_id: Some(id),
+            kind: kinds::ACTION_RECORDED,
+            actor: NIGHTSHIFT,
+            detail: action_detail(plan_hash, index, action, outcome, detail),
+            at: now,
+        };
+        audit::append(&mut tx, self.backend, entry).await?;
+        tx.commit().await.context("committing an action")?;
+        Ok(Recorded::Recorded)
+    }
+
+    /// Finishes an action recorded as [`ActionOutcome::Started`] with its final outcome.
+    /// Fails with [`StoreError::ActionNotStarted`] when there is no started action to finish.
+    pub async fn complete_action(
+        &self,
+        id: &str,
+        plan_hash: &str,
+        index: usize,
+        outcome: ActionOutcome,
+        detail: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        let not_started = || StoreError::ActionNotStarted {
+            id: id.to_owned(),
+            plan_hash: plan_hash.to_owned(),
+            index,
+        };
+        if outcome == ActionOutcome::Started {
+            return Err(not_started());
+        }
+        let mut tx = self.begin_write().await?;
+        current_state(&mut tx, id).await?;
+        let updated = sqlx::query(
+            "UPDATE actions SET outcome = $1, detail = $2, at = $3 WHERE incident_id = $4 \
+             AND plan_hash = $5 AND action_index = $6 AND outcome = $7",
+        )
+        .bind(outcome.as_str())
+        .bind(detail)
+        .bind(millis(now))
+        .bind(id)
+        .bind(plan_hash)
+        .bind(index_value(index))
+        .bind(ActionOutcome::Started.as_str())
+        .execute(&mut *tx)
+        .await
+        .context("completing an action")?;
+        if updated.rows_affected() != 1 {
+            return Err(not_started());
+        }
+        let entry = Entry {
+            incident_id: Some(id),
+            kind: kinds::ACTION_COMPLETED,
+            actor: NIGHTSHIFT,
+            detail: json!({"plan_hash": plan_hash, "index": index, "outcome": outcome, "detail": detail}),
+            at: now,
+        };
+        audit::append(&mut tx, self.backend, entry).await?;
+        tx.commit().await.context("committing an action's outcome")
+    }
+}
+
+/// An action index as stored. Plans never hold `i64::MAX` actions; saturate rather than wrap.
+fn index_value(index: usize) -> i64 {
+    i64::try_from(index).unwrap_or(i64::MAX)
+}
+
+fn action_detail(
+    plan_hash: &str,
+    index: usize,
+    action: &Action,
+    outcome: ActionOutcome,
+    detail: &str,
+) -> Value {
+    json!({
+        "plan_hash": plan_hash,
+        "index": index,
+        "tool": action.tool,
+        "params": action.params,
+        "outcome": outcome,
+        "detail": detail,
+    })
+}

@@ -1,0 +1,186 @@
+//! The `nightshift` binary as a user runs it: exit codes, output shapes, error locations.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn nightshift(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nightshift"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("NIGHTSHIFT_CONFIG")
+        .output()
+        .expect("run nightshift")
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::create_dir_all(dir.join(name).parent().expect("parent")).expect("mkdir");
+    std::fs::write(dir.join(name), text).expect("write");
+}
+
+#[test]
+fn replay_json_prints_one_object_per_case_and_exits_zero() {
+    let out = nightshift(&["replay", "fixtures/incidents", "--format", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    let cases = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/incidents"))
+        .expect("dir")
+        .count();
+    assert_eq!(stdout.lines().count(), cases);
+    for line in stdout.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("each line is JSON");
+        assert!(v["case"].is_string());
+    }
+}
+
+#[test]
+fn a_case_no_rule_matches_prints_a_null_incident() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    write(
+        tmp.path(),
+        "healthy/case.yaml",
+        "description: all fine\nnow: \"2026-11-20T02:13:00Z\"\nsignal: {kind: Pod, namespace: shop, name: api-1}\n",
+    );
+    write(
+        tmp.path(),
+        "healthy/objects.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: api-1, namespace: shop}\nspec:\n  containers: [{name: api, image: shop/api:v1}]\nstatus:\n  phase: Running\n  containerStatuses: [{name: api, image: shop/api:v1, imageID: x, ready: true, restartCount: 0, state: {running: {startedAt: \"2026-11-20T01:00:00Z\"}}}]\n",
+    );
+    let out = nightshift(&[
+        "replay",
+        tmp.path().join("healthy").to_str().expect("path"),
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(v["incident"].is_null(), "{v}");
+}
+
+#[test]
+fn an_unreadable_case_is_reported_with_its_file_and_position_and_exits_nonzero() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    write(
+        tmp.path(),
+        "bad/case.yaml",
+        "description: x\nnow: \"2026-11-20T02:13:00Z\"\nsignal: {kind: Pod, name: a}\nexpect: {category: network-blip}\n",
+    );
+    let out = nightshift(&["replay", tmp.path().join("bad").to_str().expect("path")]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("case.yaml") && stderr.contains("network-blip") && stderr.contains("4:"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn rules_check_accepts_the_shipped_rules() {
+    let out = nightshift(&["rules", "check"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok:"));
+}
+
+#[test]
+fn rules_check_reports_every_problem_with_file_line_and_column() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let rules = tmp.path().join("rules");
+    let playbooks = tmp.path().join("playbooks");
+    write(
+        &rules,
+        "a.yaml",
+        "rules:\n  - name: one\n    match: {kind: [Pod]}\n    severity: critical\n    playbook: nowhere\n  - name: one\n    match: {}\n    severity: info\n    playbook: p\n",
+    );
+    write(
+        &rules,
+        "b.yaml",
+        "rules:\n  - name: two\n    match: {reason: ['[bad']}\n    severity: info\n    playbook: p\n",
+    );
+    write(
+        &rules,
+        "c.yaml",
+        "rules:\n  - name: three\n    match: {kinds: [Pod]}\n    severity: info\n    playbook: p\n",
+    );
+    write(
+        &playbooks,
+        "p.yaml",
+        "name: p\nallowed_actions: [notify]\nremedies:\n  - categories: [bad-deploy]\n    actions:\n      - tool: deployment.rollback\napproval:\n  auto_approve: [{tool: deployment.scale, namespaces: [dev]}]\n",
+    );
+    write(
+        &playbooks,
+        "q.yaml",
+        "name: q\nallowed_actions: [shell.exec]\n",
+    );
+    write(
+        &playbooks,
+        "r.yaml",
+        "name: r\nallowed_actions: [notify]\nremedies:\n  - categories: [network-blip]\n    actions: [{tool: notify}]\n",
+    );
+    let out = nightshift(&[
+        "rules",
+        "check",
+        "--rules",
+        rules.to_str().expect("p"),
+        "--playbooks",
+        playbooks.to_str().expect("p"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let expect = [
+        ("a.yaml:5:5:", "nowhere"),
+        ("a.yaml:6:5:", "duplicate rule name `one`"),
+        ("b.yaml:3:", "invalid glob"),
+        ("c.yaml:3:", "unknown field `kinds`"),
+        ("p.yaml:6:", "not in allowed_actions"),
+        ("p.yaml:8:", "cannot be auto-approved"),
+        ("q.yaml:2:", "unknown variant `shell.exec`"),
+        ("r.yaml:4:", "unknown variant `network-blip`"),
+    ];
+    for (location, message) in expect {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains(location) && l.contains(message)),
+            "missing {location} {message} in:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn schemas_are_published_for_rules_playbooks_and_settings() {
+    for which in ["rules", "playbook", "config"] {
+        let out = nightshift(&["schema", which]);
+        assert!(out.status.success());
+        let schema: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert!(schema["properties"].is_object(), "{which}: {schema}");
+    }
+}
+
+#[test]
+fn a_bad_settings_file_stops_with_its_location() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    write(
+        tmp.path(),
+        "s.yaml",
+        "store: sqlite://x.db\npolicy:\n  max_replica: 3\n",
+    );
+    let out = nightshift(&[
+        "--config",
+        tmp.path().join("s.yaml").to_str().expect("p"),
+        "rules",
+        "check",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("s.yaml:3:") && stderr.contains("max_replica"),
+        "{stderr}"
+    );
+}
