@@ -17,6 +17,7 @@ use crate::store::Store;
 /// Runs a parsed command line.
 pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
     let settings = Settings::load(cli.config.as_deref())?;
+    let mut stdout = std::io::stdout().lock();
     match cli.command {
         Command::Rules {
             command: RulesCommand::Check(dirs),
@@ -24,11 +25,12 @@ pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
             let (rules, playbooks) = rule_dirs(&dirs, &settings);
             match RuleSet::load(&rules, &playbooks) {
                 Ok(set) => {
-                    println!(
+                    writeln!(
+                        stdout,
                         "ok: {} rules, {} playbooks",
                         set.rules.len(),
                         set.playbooks.len()
-                    );
+                    )?;
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(errors) => {
@@ -46,14 +48,15 @@ pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
         } => {
             let store = connect(store.store, &settings).await?;
             for i in store.list_incidents(limit).await? {
-                println!(
+                writeln!(
+                    stdout,
                     "{}  {:<18} {:<8} {:<28} {}",
                     i.id,
                     i.state,
                     i.severity.as_str(),
                     i.rule,
                     i.target
-                );
+                )?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -65,7 +68,7 @@ pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
                 .load(&id)
                 .await?
                 .with_context(|| format!("no incident {id}"))?;
-            println!("{}", serde_json::to_string_pretty(&record)?);
+            writeln!(stdout, "{}", serde_json::to_string_pretty(&record)?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Report { id, format, store } => {
@@ -79,7 +82,7 @@ pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
                 ReportFormat::Html => crate::report::Format::Html,
                 ReportFormat::Json => crate::report::Format::Json,
             };
-            println!("{}", crate::report::render(&record, format)?);
+            writeln!(stdout, "{}", crate::report::render(&record, format)?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit {
@@ -89,7 +92,7 @@ pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
             let report = store.verify_audit().await?;
             match &report.first_broken {
                 None => {
-                    println!("audit log intact: {} rows verified", report.rows);
+                    writeln!(stdout, "audit log intact: {} rows verified", report.rows)?;
                     Ok(ExitCode::SUCCESS)
                 }
                 Some(broken) => {
@@ -107,7 +110,7 @@ pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
                 SchemaKind::Playbook => schemars::schema_for!(crate::domain::playbook::Playbook),
                 SchemaKind::Config => schemars::schema_for!(Settings),
             };
-            println!("{}", serde_json::to_string_pretty(&schema)?);
+            writeln!(stdout, "{}", serde_json::to_string_pretty(&schema)?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench {

@@ -18,9 +18,17 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match nightshift::commands::run_cli(cli).await {
         Ok(code) => code,
+        // A reader that went away (`| head`) is not an error worth a message.
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::from(2)
         }
     }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain()
+        .filter_map(|e| e.downcast_ref::<std::io::Error>())
+        .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
 }
