@@ -241,16 +241,27 @@ fn crash_note(
         }) => (Some(*exit_code), reason.clone()),
         _ => (None, None),
     };
+    // The runtime saying why the process could not even start is strong, specific evidence.
+    let could_not_start = matches!(reason.as_deref(), Some("StartError" | "ContainerCannotRun"));
+    let message = state
+        .and_then(ContainerState::message)
+        .filter(|m| !m.trim().is_empty())
+        .map(|m| format!(": {}", clip(m, 300)))
+        .unwrap_or_default();
     let code = code
         .map(|c| format!(" with exit code {c}"))
         .unwrap_or_default();
     let reason = reason.map(|r| format!(" ({r})")).unwrap_or_default();
     finding(
         Category::AppCrash,
-        0.3,
+        if could_not_start && !message.is_empty() {
+            0.5
+        } else {
+            0.3
+        },
         id,
         format!(
-            "container {container} in pod {} keeps exiting{code}{reason}; {restarts} restarts",
+            "container {container} in pod {} keeps exiting{code}{reason}; {restarts} restarts{message}",
             pod.name
         ),
     )

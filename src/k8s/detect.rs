@@ -133,11 +133,46 @@ pub fn pod(pod: &Pod, workload: Option<ObjectRef>, now: Timestamp) -> Vec<Signal
     if let Some(c) = facts.condition("PodScheduled").filter(|c| !c.is_true()) {
         out.push(base("FailedScheduling", c.message.clone()));
     }
+    out.extend(stuck_pending(&facts, now).map(|(reason, container)| {
+        let mut s = base(reason, None);
+        s.container = container;
+        s
+    }));
     if facts.reason.as_deref() == Some("Evicted") {
         out.push(base("Evicted", facts.message.clone()));
     }
     out.append(&mut not_ready);
     out
+}
+
+/// How long a pod may stay Pending, scheduled, before it is stuck.
+pub const STUCK_AFTER: jiff::SignedDuration = jiff::SignedDuration::from_mins(10);
+
+/// A scheduled pod that has been Pending longer than [`STUCK_AFTER`]: stuck in its init
+/// containers (`InitStuck`) or in creating its containers (`ContainerCreatingStuck`).
+fn stuck_pending(
+    pod: &crate::domain::evidence::PodFacts,
+    now: Timestamp,
+) -> Option<(&'static str, Option<String>)> {
+    let scheduled = pod.condition("PodScheduled").is_some_and(|c| c.is_true());
+    let old = pod
+        .created_at
+        .is_some_and(|t| now.duration_since(t) > STUCK_AFTER);
+    if pod.phase.as_deref() != Some("Pending") || !scheduled || !old {
+        return None;
+    }
+    if pod.condition("Initialized").is_some_and(|c| !c.is_true()) {
+        let waiting_on = pod
+            .init_containers
+            .iter()
+            .find(|c| !c.ready)
+            .map(|c| c.name.clone());
+        return Some(("InitStuck", waiting_on));
+    }
+    let creating = pod.containers.iter().find(|c| {
+        matches!(&c.state, Some(ContainerState::Waiting { reason: Some(r), .. }) if r == "ContainerCreating")
+    });
+    creating.map(|c| ("ContainerCreatingStuck", Some(c.name.clone())))
 }
 
 /// Restarts that matter: at least [`RESTARTS_THAT_MATTER`], the last one a failure that ended

@@ -6,3 +6,6 @@ pub mod events;
 pub mod facts;
 pub mod gather;
 pub mod objects;
+
+#[cfg(test)]
+mod tests;

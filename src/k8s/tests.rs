@@ -1,0 +1,93 @@
+//! Detector tests over objects written as `kubectl get -o yaml` prints them.
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Node, Pod};
+
+use crate::k8s::detect;
+
+fn now() -> Timestamp {
+    "2026-11-20T02:30:00Z".parse().expect("timestamp")
+}
+
+fn pod(status: &str) -> Pod {
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: api-1, namespace: shop, creationTimestamp: \"2026-11-20T02:00:00Z\"}}\n\
+         spec:\n  initContainers: [{{name: wait, image: busybox}}]\n  containers: [{{name: api, image: shop/api:v1}}]\n\
+         status:\n{status}"
+    );
+    serde_yaml_ng::from_str(&yaml).expect("pod yaml")
+}
+
+fn reasons(pod: &Pod) -> Vec<String> {
+    detect::pod(pod, None, now())
+        .into_iter()
+        .map(|s| s.reason)
+        .collect()
+}
+
+#[test]
+fn a_healthy_pod_raises_nothing() {
+    let healthy = pod(
+        "  phase: Running\n  conditions: [{type: PodScheduled, status: 'True'}, {type: Ready, status: 'True'}]\n  containerStatuses: [{name: api, image: x, imageID: x, ready: true, restartCount: 0, state: {running: {startedAt: '2026-11-20T02:00:05Z'}}}]\n",
+    );
+    assert!(reasons(&healthy).is_empty());
+}
+
+#[test]
+fn an_oom_kill_is_raised_before_the_crash_loop_it_causes() {
+    let oom = pod(
+        "  phase: Running\n  containerStatuses: [{name: api, image: x, imageID: x, ready: false, restartCount: 4, state: {waiting: {reason: CrashLoopBackOff}}, lastState: {terminated: {reason: OOMKilled, exitCode: 137}}}]\n",
+    );
+    assert_eq!(reasons(&oom), vec!["OOMKilled", "CrashLoopBackOff"]);
+}
+
+#[test]
+fn a_running_container_that_keeps_failing_is_restarting_but_an_old_failure_is_not() {
+    let recent = pod(
+        "  phase: Running\n  containerStatuses: [{name: api, image: x, imageID: x, ready: true, restartCount: 3, state: {running: {}}, lastState: {terminated: {reason: Error, exitCode: 2, finishedAt: '2026-11-20T02:25:00Z'}}}]\n",
+    );
+    assert_eq!(reasons(&recent), vec!["ContainerRestarting"]);
+    let old = pod(
+        "  phase: Running\n  containerStatuses: [{name: api, image: x, imageID: x, ready: true, restartCount: 3, state: {running: {}}, lastState: {terminated: {reason: Error, exitCode: 2, finishedAt: '2026-11-19T20:00:00Z'}}}]\n",
+    );
+    assert!(reasons(&old).is_empty());
+}
+
+#[test]
+fn a_pod_stuck_in_its_init_containers_is_raised_after_ten_minutes() {
+    let stuck = pod(
+        "  phase: Pending\n  conditions: [{type: PodScheduled, status: 'True'}, {type: Initialized, status: 'False', reason: ContainersNotInitialized}]\n  initContainerStatuses: [{name: wait, image: x, imageID: x, ready: false, restartCount: 0, state: {running: {}}}]\n",
+    );
+    let signals = detect::pod(&stuck, None, now());
+    assert_eq!(signals[0].reason, "InitStuck");
+    assert_eq!(signals[0].container.as_deref(), Some("wait"));
+    assert!(detect::pod(&stuck, None, "2026-11-20T02:05:00Z".parse().expect("t")).is_empty());
+}
+
+#[test]
+fn an_unschedulable_pod_carries_the_scheduler_message() {
+    let pending = pod(
+        "  phase: Pending\n  conditions: [{type: PodScheduled, status: 'False', reason: Unschedulable, message: '0/3 nodes are available: 3 Insufficient cpu.'}]\n",
+    );
+    let signals = detect::pod(&pending, None, now());
+    assert_eq!(signals[0].reason, "FailedScheduling");
+    assert!(
+        signals[0]
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("Insufficient cpu"))
+    );
+}
+
+#[test]
+fn a_node_raises_not_ready_and_each_pressure() {
+    let node: Node = serde_yaml_ng::from_str(
+        "apiVersion: v1\nkind: Node\nmetadata: {name: worker-3}\nstatus:\n  conditions:\n  - {type: Ready, status: Unknown, reason: NodeStatusUnknown, message: Kubelet stopped posting node status.}\n  - {type: DiskPressure, status: 'True'}\n  - {type: MemoryPressure, status: 'False'}\n",
+    )
+    .expect("node yaml");
+    let reasons: Vec<String> = detect::node(&node, now())
+        .into_iter()
+        .map(|s| s.reason)
+        .collect();
+    assert_eq!(reasons, vec!["NotReady", "DiskPressure"]);
+}
