@@ -14,6 +14,7 @@ pub mod quantity;
 pub mod rule;
 pub mod signal;
 pub mod taxonomy;
+pub mod verdict;
 
 #[cfg(test)]
 pub(crate) mod tests;
