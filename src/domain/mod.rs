@@ -1,6 +1,7 @@
 //! The pure domain: types and decisions. Nothing here performs I/O or holds a client; `now` is
 //! always an argument.
 
+pub mod approval;
 pub mod catalog;
 pub mod diagnosis;
 pub mod evidence;

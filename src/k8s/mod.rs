@@ -3,6 +3,7 @@
 
 pub mod detect;
 pub mod events;
+pub mod execute;
 pub mod facts;
 pub mod gather;
 pub mod objects;

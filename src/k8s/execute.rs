@@ -1,0 +1,345 @@
+//! The executor: the only code that changes the cluster. It takes an [`Authorized`] plan (see
+//! `domain::approval`), re-checks each action against its schema, then calls the apiserver with
+//! fieldManager `nightshift` — first as a server-side dry run, then for real.
+//!
+//! `deployment.rollback` behaves like `kubectl rollout undo`: the Deployment's pod template
+//! becomes the template of the ReplicaSet with the target revision, minus `pod-template-hash`.
+
+use jiff::Timestamp;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::batch::v1::CronJob;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use serde_json::{Value, json};
+
+use crate::domain::approval::Authorized;
+use crate::domain::catalog::{Tool, validate_params};
+use crate::domain::plan::Action;
+
+/// nightshift's field manager on every mutation.
+pub const FIELD_MANAGER: &str = "nightshift";
+
+/// Dry run or for real.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `dryRun=All`: the apiserver validates and admits, nothing is stored.
+    DryRun,
+    /// The real call.
+    Apply,
+}
+
+/// What an action did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The apiserver accepted the change (or the dry run).
+    Done(String),
+    /// Nothing to change (already at that revision, already cordoned...).
+    Unchanged(String),
+}
+
+/// Why an action failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// The apiserver refused or could not be reached.
+    #[error("apiserver: {0}")]
+    Api(#[from] kube::Error),
+    /// The action's parameters do not satisfy its schema.
+    #[error("parameters invalid: {}", .0.join("; "))]
+    Params(Vec<String>),
+    /// The cluster is not in a state the action can apply to.
+    #[error("{0}")]
+    Precondition(String),
+    /// There is no action at that index.
+    #[error("plan has no action {0}")]
+    NoSuchAction(usize),
+}
+
+impl ExecError {
+    /// A bounded label for metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            ExecError::Api(_) => "api",
+            ExecError::Params(_) => "params",
+            ExecError::Precondition(_) => "precondition",
+            ExecError::NoSuchAction(_) => "no_such_action",
+        }
+    }
+}
+
+/// Carries out authorized actions through a kube client.
+#[derive(Clone)]
+pub struct Executor {
+    client: kube::Client,
+}
+
+fn str_param<'a>(action: &'a Action, key: &str) -> Result<&'a str, ExecError> {
+    action
+        .params
+        .get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| ExecError::Params(vec![format!("params/{key} missing")]))
+}
+
+fn patch_params(mode: Mode) -> PatchParams {
+    PatchParams {
+        dry_run: mode == Mode::DryRun,
+        ..PatchParams::apply(FIELD_MANAGER)
+    }
+}
+
+impl Executor {
+    /// An executor over `client`.
+    pub fn new(client: kube::Client) -> Self {
+        Self { client }
+    }
+
+    /// Runs action `index` of an authorized plan.
+    pub async fn run(
+        &self,
+        plan: &Authorized,
+        index: usize,
+        mode: Mode,
+        now: Timestamp,
+    ) -> Result<Outcome, ExecError> {
+        let action = plan
+            .plan()
+            .actions
+            .get(index)
+            .ok_or(ExecError::NoSuchAction(index))?;
+        validate_params(action.tool, &action.params).map_err(ExecError::Params)?;
+        match action.tool {
+            Tool::DeploymentRollback => self.rollback(action, mode).await,
+            Tool::DeploymentRestart => {
+                let stamp = json!({"spec": {"template": {"metadata": {"annotations": {
+                    "kubectl.kubernetes.io/restartedAt": now.to_string()}}}}});
+                self.patch_deployment(action, Patch::Merge(stamp), mode)
+                    .await
+            }
+            Tool::DeploymentScale => {
+                let (ns, name) = (str_param(action, "namespace")?, str_param(action, "name")?);
+                let replicas = action
+                    .params
+                    .get("replicas")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0);
+                let api: Api<Deployment> = Api::namespaced(self.client.clone(), ns);
+                api.patch_scale(
+                    name,
+                    &patch_params(mode),
+                    &Patch::Merge(json!({"spec": {"replicas": replicas}})),
+                )
+                .await?;
+                Ok(Outcome::Done(format!("scaled {ns}/{name} to {replicas}")))
+            }
+            Tool::DeploymentSetResources => {
+                let container = str_param(action, "container")?;
+                let mut limits = serde_json::Map::new();
+                for key in ["memory_limit", "cpu_limit"] {
+                    if let Some(v) = action.params.get(key) {
+                        limits.insert(key.trim_end_matches("_limit").to_owned(), v.clone());
+                    }
+                }
+                let body = json!({"spec": {"template": {"spec": {"containers": [
+                    {"name": container, "resources": {"limits": limits}}]}}}});
+                self.patch_deployment(action, Patch::Strategic(body), mode)
+                    .await
+            }
+            Tool::PodDelete => {
+                let (ns, name) = (str_param(action, "namespace")?, str_param(action, "name")?);
+                let api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+                let dp = DeleteParams {
+                    dry_run: mode == Mode::DryRun,
+                    ..DeleteParams::default()
+                };
+                api.delete(name, &dp).await?;
+                Ok(Outcome::Done(format!("deleted pod {ns}/{name}")))
+            }
+            Tool::NodeCordon | Tool::NodeUncordon => {
+                let name = str_param(action, "name")?;
+                let cordon = action.tool == Tool::NodeCordon;
+                let api: Api<Node> = Api::all(self.client.clone());
+                api.patch(
+                    name,
+                    &patch_params(mode),
+                    &Patch::Merge(json!({"spec": {"unschedulable": cordon}})),
+                )
+                .await?;
+                Ok(Outcome::Done(format!("node {name} unschedulable={cordon}")))
+            }
+            Tool::CronjobSuspend => {
+                let (ns, name) = (str_param(action, "namespace")?, str_param(action, "name")?);
+                let api: Api<CronJob> = Api::namespaced(self.client.clone(), ns);
+                api.patch(
+                    name,
+                    &patch_params(mode),
+                    &Patch::Merge(json!({"spec": {"suspend": true}})),
+                )
+                .await?;
+                Ok(Outcome::Done(format!("suspended cronjob {ns}/{name}")))
+            }
+            Tool::Notify => Ok(Outcome::Unchanged(
+                "notify changes nothing in the cluster".into(),
+            )),
+        }
+    }
+
+    async fn patch_deployment(
+        &self,
+        action: &Action,
+        patch: Patch<Value>,
+        mode: Mode,
+    ) -> Result<Outcome, ExecError> {
+        let (ns, name) = (str_param(action, "namespace")?, str_param(action, "name")?);
+        let api: Api<Deployment> = Api::namespaced(self.client.clone(), ns);
+        api.patch(name, &patch_params(mode), &patch).await?;
+        Ok(Outcome::Done(format!("{} {ns}/{name}", action.tool)))
+    }
+
+    async fn rollback(&self, action: &Action, mode: Mode) -> Result<Outcome, ExecError> {
+        let (ns, name) = (str_param(action, "namespace")?, str_param(action, "name")?);
+        let deployments: Api<Deployment> = Api::namespaced(self.client.clone(), ns);
+        let deployment = deployments.get(name).await?;
+        let selector = deployment
+            .spec
+            .selector
+            .match_labels
+            .as_ref()
+            .map(|labels| {
+                labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .unwrap_or_default();
+        let sets: Api<ReplicaSet> = Api::namespaced(self.client.clone(), ns);
+        let owned = sets.list(&ListParams::default().labels(&selector)).await?;
+        let uid = deployment.metadata.uid.clone();
+        let revision = |rs: &ReplicaSet| -> Option<i64> {
+            rs.metadata
+                .annotations
+                .as_ref()?
+                .get("deployment.kubernetes.io/revision")?
+                .parse()
+                .ok()
+        };
+        let mut revisions: Vec<(i64, &ReplicaSet)> = owned
+            .items
+            .iter()
+            .filter(|rs| {
+                rs.metadata
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .any(|o| Some(&o.uid) == uid.as_ref())
+            })
+            .filter_map(|rs| revision(rs).map(|r| (r, rs)))
+            .collect();
+        revisions.sort_by_key(|(r, _)| *r);
+        let wanted = match action.params.get("to_revision").and_then(Value::as_i64) {
+            Some(r) => r,
+            None => revisions
+                .iter()
+                .rev()
+                .nth(1)
+                .map(|(r, _)| *r)
+                .ok_or_else(|| {
+                    ExecError::Precondition(format!("{ns}/{name} has no previous revision"))
+                })?,
+        };
+        let (_, source) = revisions
+            .iter()
+            .find(|(r, _)| *r == wanted)
+            .ok_or_else(|| {
+                ExecError::Precondition(format!("{ns}/{name} has no revision {wanted}"))
+            })?;
+        let mut template =
+            source.spec.template.clone().ok_or_else(|| {
+                ExecError::Precondition(format!("revision {wanted} has no template"))
+            })?;
+        if let Some(labels) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
+            labels.remove("pod-template-hash");
+        }
+        if serde_json::to_value(&template).ok()
+            == serde_json::to_value(&deployment.spec.template).ok()
+        {
+            return Ok(Outcome::Unchanged(format!(
+                "{ns}/{name} already runs the template of revision {wanted}"
+            )));
+        }
+        let patch: json_patch::Patch = serde_json::from_value(json!([
+            {"op": "replace", "path": "/spec/template", "value": template}
+        ]))
+        .map_err(|e| ExecError::Precondition(format!("building the rollback patch: {e}")))?;
+        deployments
+            .patch(name, &patch_params(mode), &Patch::Json::<()>(patch))
+            .await?;
+        Ok(Outcome::Done(format!(
+            "rolled back {ns}/{name} to revision {wanted}"
+        )))
+    }
+}
+
+/// Why a plan did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The gate refused it: nothing was sent to the apiserver.
+    #[error("not authorized: {0}")]
+    Refused(#[from] crate::domain::approval::Refusal),
+    /// An action failed (earlier actions may have run).
+    #[error("action {index} ({tool}) failed: {source}")]
+    Action {
+        /// Which action.
+        index: usize,
+        /// Its tool.
+        tool: Tool,
+        /// Why.
+        #[source]
+        source: ExecError,
+    },
+}
+
+/// What a plan needs to be authorized: the recorded approval, or the playbook's auto-approval.
+pub struct Clearance<'a> {
+    /// The recorded human decision, if any.
+    pub approval: Option<&'a crate::domain::approval::Approval>,
+    /// The playbook's name and approval section.
+    pub auto: Option<(&'a str, &'a crate::domain::playbook::ApprovalSpec)>,
+    /// The incident's namespace.
+    pub namespace: Option<&'a str>,
+}
+
+/// Authorizes `plan` and runs every action: all as dry runs first, then all for real. Nothing
+/// reaches the apiserver when the gate refuses.
+pub async fn run_plan(
+    executor: &Executor,
+    plan: &crate::domain::plan::Plan,
+    clearance: &Clearance<'_>,
+    now: Timestamp,
+) -> Result<Vec<Outcome>, RunError> {
+    let authorized = crate::domain::approval::authorize(
+        plan,
+        clearance.approval,
+        clearance.auto,
+        clearance.namespace,
+        now,
+    )?;
+    for mode in [Mode::DryRun, Mode::Apply] {
+        let mut outcomes = Vec::new();
+        for (index, action) in authorized.plan().actions.iter().enumerate() {
+            let outcome = executor
+                .run(&authorized, index, mode, now)
+                .await
+                .map_err(|source| RunError::Action {
+                    index,
+                    tool: action.tool,
+                    source,
+                })?;
+            outcomes.push(outcome);
+        }
+        if mode == Mode::Apply {
+            return Ok(outcomes);
+        }
+    }
+    Ok(Vec::new())
+}

@@ -1,0 +1,101 @@
+//! Reads deploy/rbac.yaml and maps an HTTP call to the (apiGroup, resource, verb) RBAC checks.
+
+use std::collections::BTreeSet;
+
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Rule {
+    #[serde(rename = "apiGroups")]
+    api_groups: Vec<String>,
+    resources: Vec<String>,
+    verbs: Vec<String>,
+}
+
+/// The nightshift ClusterRole.
+pub struct ClusterRole {
+    rules: Vec<Rule>,
+}
+
+impl ClusterRole {
+    /// Loads the ClusterRole from deploy/rbac.yaml; fails on wildcards.
+    pub fn load() -> ClusterRole {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/rbac.yaml");
+        let text = std::fs::read_to_string(path).expect("deploy/rbac.yaml");
+        for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+            let value = serde_yaml_ng::Value::deserialize(doc).expect("yaml");
+            if value.get("kind").and_then(|k| k.as_str()) == Some("ClusterRole") {
+                let rules: Vec<Rule> =
+                    serde_yaml_ng::from_value(value.get("rules").cloned().expect("rules"))
+                        .expect("rules shape");
+                for rule in &rules {
+                    for word in rule
+                        .api_groups
+                        .iter()
+                        .chain(&rule.resources)
+                        .chain(&rule.verbs)
+                    {
+                        assert!(!word.contains('*'), "wildcard `{word}` in deploy/rbac.yaml");
+                    }
+                }
+                return ClusterRole { rules };
+            }
+        }
+        panic!("no ClusterRole in deploy/rbac.yaml");
+    }
+
+    /// Whether the role allows `verb` on `resource` in `group`.
+    pub fn allows(&self, group: &str, resource: &str, verb: &str) -> bool {
+        self.rules.iter().any(|r| {
+            r.api_groups.iter().any(|g| g == group)
+                && r.resources.iter().any(|x| x == resource)
+                && r.verbs.iter().any(|v| v == verb)
+        })
+    }
+
+    /// Every (group, resource, verb) the role grants.
+    pub fn grants(&self) -> BTreeSet<(String, String, String)> {
+        let mut out = BTreeSet::new();
+        for r in &self.rules {
+            for g in &r.api_groups {
+                for x in &r.resources {
+                    for v in &r.verbs {
+                        out.insert((g.clone(), x.clone(), v.clone()));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// (apiGroup, resource[/subresource], verb) for a request, as the apiserver's authorizer sees it.
+pub fn classify(method: &str, path: &str) -> (String, String, String) {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let (group, rest) = match parts.first() {
+        Some(&"api") => (String::new(), &parts[2..]),
+        _ => (parts[1].to_owned(), &parts[3..]),
+    };
+    let rest = if rest.first() == Some(&"namespaces") && rest.len() > 2 {
+        &rest[2..]
+    } else {
+        rest
+    };
+    let resource = match rest {
+        [resource] => resource.to_string(),
+        [resource, _name] => resource.to_string(),
+        [resource, _name, sub, ..] => format!("{resource}/{sub}"),
+        _ => String::new(),
+    };
+    let named = rest.len() >= 2;
+    let verb = match (method, named) {
+        ("GET", true) => "get",
+        ("GET", false) => "list",
+        ("PATCH", _) => "patch",
+        ("PUT", _) => "update",
+        ("POST", _) => "create",
+        ("DELETE", _) => "delete",
+        _ => "unknown",
+    };
+    (group, resource, verb.to_owned())
+}
