@@ -75,6 +75,12 @@ pub enum Command {
         #[arg(value_enum)]
         which: SchemaKind,
     },
+    /// The simulated cluster: the Kubernetes REST API over HTTP, for tests and the demo.
+    Sim {
+        /// What to do.
+        #[command(subcommand)]
+        command: SimCommand,
+    },
     /// Measure replay throughput and per-incident latency through rules → diagnosis → plan.
     Bench {
         /// Case directories (default: fixtures/incidents).
@@ -85,6 +91,23 @@ pub enum Command {
         /// Rule directories.
         #[command(flatten)]
         dirs: RuleDirs,
+    },
+}
+
+/// `sim` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SimCommand {
+    /// Serve a simulated cluster until interrupted and write a kubeconfig for kubectl and nightshift.
+    Serve {
+        /// Address to listen on (loopback only).
+        #[arg(long, default_value = "127.0.0.1:6443")]
+        listen: std::net::SocketAddr,
+        /// Where to write the kubeconfig.
+        #[arg(long, default_value = "nightshift-sim.kubeconfig")]
+        kubeconfig: PathBuf,
+        /// Objects to load at start (multi-document YAML, as `kubectl get -o yaml` prints).
+        #[arg(long)]
+        scenario: Option<PathBuf>,
     },
 }
 

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 
 use crate::cli::{
     AuditCommand, Cli, Command, IncidentsCommand, ReplayArgs, ReplayFormat, ReportFormat,
-    RulesCommand, SchemaKind, expand_cases, rule_dirs,
+    RulesCommand, SchemaKind, SimCommand, expand_cases, rule_dirs,
 };
 use crate::config::Settings;
 use crate::replay::{Case, check_expect, run, to_json, to_text};
@@ -104,6 +104,17 @@ pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
+        Command::Sim {
+            command:
+                SimCommand::Serve {
+                    listen,
+                    kubeconfig,
+                    scenario,
+                },
+        } => {
+            sim_serve(listen, &kubeconfig, scenario.as_deref()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Schema { which } => {
             let schema = match which {
                 SchemaKind::Rules => schemars::schema_for!(crate::domain::rule::RuleFile),
@@ -174,6 +185,43 @@ fn explain(outcome: &crate::replay::Outcome, rules: &RuleSet, now: jiff::Timesta
         let _ = writeln!(out, "  changes   {}", r.changes.join("; "));
     }
     out
+}
+
+async fn sim_serve(
+    listen: std::net::SocketAddr,
+    kubeconfig: &std::path::Path,
+    scenario: Option<&std::path::Path>,
+) -> Result<()> {
+    anyhow::ensure!(
+        listen.ip().is_loopback(),
+        "the simulated cluster listens on loopback only, not {listen}"
+    );
+    let cluster = crate::sim::SimCluster::new();
+    if let Some(path) = scenario {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        cluster
+            .apply_yaml(&text)
+            .with_context(|| format!("loading {}", path.display()))?;
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let url = format!("http://{}", listener.local_addr()?);
+    crate::sim::write_kubeconfig(kubeconfig, &url)
+        .with_context(|| format!("writing {}", kubeconfig.display()))?;
+    eprintln!(
+        "simulated cluster at {url}; kubeconfig {}; Ctrl-C stops it",
+        kubeconfig.display()
+    );
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let on_signal = shutdown.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        on_signal.cancel();
+    });
+    crate::sim::serve(cluster, listener, shutdown).await?;
+    Ok(())
 }
 
 async fn connect(flag: Option<String>, settings: &Settings) -> Result<Store> {

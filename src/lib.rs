@@ -17,4 +17,5 @@ pub mod pipeline;
 pub mod replay;
 pub mod report;
 pub mod rules;
+pub mod sim;
 pub mod store;

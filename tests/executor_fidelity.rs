@@ -1,0 +1,359 @@
+//! For each catalog action, doing it with the real kubectl and doing it with nightshift's
+//! executor, on two identical simulated clusters, leaves the same cluster state.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use jiff::{SignedDuration, Timestamp};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use nightshift::domain::approval::{Approval, Decision};
+use nightshift::domain::catalog::Tool;
+use nightshift::domain::plan::{Action, Plan, Risk};
+use nightshift::k8s::execute::{Clearance, Executor, run_plan};
+use nightshift::sim::{SimCluster, serve, write_kubeconfig};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+const KUBECTL: &str = "/usr/bin/kubectl";
+
+const OBJECTS: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: api
+  namespace: shop
+  uid: 0d2c0a5e-0000-4000-8000-000000000001
+  generation: 2
+  annotations: {deployment.kubernetes.io/revision: "2"}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec:
+      containers:
+      - name: api
+        image: shop/api:v2
+        env: [{name: MODE, value: strict}]
+        resources: {limits: {memory: 512Mi}}
+---
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata:
+  name: api-5b7f8c9d4
+  namespace: shop
+  annotations: {deployment.kubernetes.io/revision: "1"}
+  labels: {app: api, pod-template-hash: 5b7f8c9d4}
+  ownerReferences: [{apiVersion: apps/v1, kind: Deployment, name: api, uid: 0d2c0a5e-0000-4000-8000-000000000001, controller: true, blockOwnerDeletion: true}]
+spec:
+  replicas: 0
+  selector: {matchLabels: {app: api, pod-template-hash: 5b7f8c9d4}}
+  template:
+    metadata: {labels: {app: api, pod-template-hash: 5b7f8c9d4}}
+    spec:
+      containers:
+      - name: api
+        image: shop/api:v1
+        resources: {limits: {memory: 512Mi}}
+---
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata:
+  name: api-6c8d9e7f5
+  namespace: shop
+  annotations: {deployment.kubernetes.io/revision: "2"}
+  labels: {app: api, pod-template-hash: 6c8d9e7f5}
+  ownerReferences: [{apiVersion: apps/v1, kind: Deployment, name: api, uid: 0d2c0a5e-0000-4000-8000-000000000001, controller: true, blockOwnerDeletion: true}]
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: api, pod-template-hash: 6c8d9e7f5}}
+  template:
+    metadata: {labels: {app: api, pod-template-hash: 6c8d9e7f5}}
+    spec:
+      containers:
+      - name: api
+        image: shop/api:v2
+        env: [{name: MODE, value: strict}]
+        resources: {limits: {memory: 512Mi}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: api-6c8d9e7f5-x2k4q, namespace: shop, labels: {app: api, pod-template-hash: 6c8d9e7f5}}
+spec:
+  nodeName: worker-1
+  containers: [{name: api, image: shop/api:v2}]
+---
+apiVersion: v1
+kind: Node
+metadata: {name: worker-1}
+spec: {}
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: sync, namespace: shop}
+spec:
+  schedule: "*/5 * * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers: [{name: sync, image: shop/sync:v1}]
+"#;
+
+struct Sim {
+    cluster: SimCluster,
+    kubeconfig: PathBuf,
+    shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+async fn start() -> Sim {
+    let cluster = SimCluster::new();
+    cluster.apply_yaml(OBJECTS).expect("objects load");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    write_kubeconfig(&kubeconfig, &url).expect("kubeconfig");
+    let shutdown = CancellationToken::new();
+    tokio::spawn(serve(cluster.clone(), listener, shutdown.clone()));
+    Sim {
+        cluster,
+        kubeconfig,
+        shutdown,
+        _dir: dir,
+    }
+}
+
+async fn kubectl(sim: &Sim, args: &[&str]) {
+    let mut command = Command::new(KUBECTL);
+    command.arg("--kubeconfig").arg(&sim.kubeconfig).args(args);
+    let out = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("join")
+        .expect("kubectl runs");
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn execute(sim: &Sim, tool: Tool, params: Value) {
+    let kubeconfig = Kubeconfig::read_from(&sim.kubeconfig).expect("kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("config");
+    let executor = Executor::new(kube::Client::try_from(config).expect("client"));
+    let plan = Plan {
+        actions: vec![Action { tool, params }],
+        requires_approval: true,
+        risk: Risk::Medium,
+        rationale: String::new(),
+        downgraded: None,
+        verification: vec![],
+    };
+    let now = Timestamp::now();
+    let approval = Approval {
+        plan_hash: plan.hash(),
+        decision: Decision::Approved,
+        actor: "fidelity-test".into(),
+        at: now,
+        expires_at: now + SignedDuration::from_mins(5),
+    };
+    let clearance = Clearance {
+        approval: Some(&approval),
+        auto: None,
+        namespace: Some("shop"),
+    };
+    run_plan(&executor, &plan, &clearance, now)
+        .await
+        .expect("executor ran the plan");
+}
+
+/// The object without what legitimately differs between two clusters: bookkeeping and the
+/// restart timestamp.
+fn comparable(object: Option<Value>) -> Option<Value> {
+    let mut object = object?;
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        for key in [
+            "resourceVersion",
+            "managedFields",
+            "creationTimestamp",
+            "uid",
+        ] {
+            meta.remove(key);
+        }
+        if let Some(annotations) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
+            annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+        }
+    }
+    if let Some(stamp) =
+        object.pointer_mut("/spec/template/metadata/annotations/kubectl.kubernetes.io~1restartedAt")
+    {
+        *stamp = json!("<restart time>");
+    }
+    Some(object)
+}
+
+/// Does `kubectl args` on one cluster and `tool params` on another, then compares `kind/name`.
+async fn same_state(
+    kubectl_args: &[&str],
+    tool: Tool,
+    params: Value,
+    kind: &str,
+    namespace: Option<&str>,
+    name: &str,
+) {
+    if !Path::new(KUBECTL).exists() {
+        eprintln!(
+            "SKIPPED: {KUBECTL} is not installed, so executor/kubectl fidelity cannot be checked"
+        );
+        return;
+    }
+    let (by_kubectl, by_nightshift) = (start().await, start().await);
+    let before = comparable(by_kubectl.cluster.get(kind, namespace.unwrap_or(""), name));
+    kubectl(&by_kubectl, kubectl_args).await;
+    execute(&by_nightshift, tool, params).await;
+    let a = comparable(by_kubectl.cluster.get(kind, namespace.unwrap_or(""), name));
+    let b = comparable(
+        by_nightshift
+            .cluster
+            .get(kind, namespace.unwrap_or(""), name),
+    );
+    assert_eq!(
+        a, b,
+        "kubectl {kubectl_args:?} and {tool} left different {kind}/{name}"
+    );
+    assert_ne!(
+        before, a,
+        "kubectl {kubectl_args:?} changed nothing: the comparison proves nothing"
+    );
+}
+
+#[tokio::test]
+async fn rollback_leaves_the_same_deployment_as_kubectl_rollout_undo() {
+    same_state(
+        &[
+            "rollout",
+            "undo",
+            "deployment/api",
+            "-n",
+            "shop",
+            "--to-revision=1",
+        ],
+        Tool::DeploymentRollback,
+        json!({"namespace": "shop", "name": "api", "to_revision": 1}),
+        "Deployment",
+        Some("shop"),
+        "api",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn restart_leaves_the_same_deployment_as_kubectl_rollout_restart() {
+    same_state(
+        &["rollout", "restart", "deployment/api", "-n", "shop"],
+        Tool::DeploymentRestart,
+        json!({"namespace": "shop", "name": "api"}),
+        "Deployment",
+        Some("shop"),
+        "api",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn scale_leaves_the_same_deployment_as_kubectl_scale() {
+    same_state(
+        &["scale", "deployment/api", "-n", "shop", "--replicas=4"],
+        Tool::DeploymentScale,
+        json!({"namespace": "shop", "name": "api", "replicas": 4}),
+        "Deployment",
+        Some("shop"),
+        "api",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn set_resources_leaves_the_same_deployment_as_kubectl_set_resources() {
+    same_state(
+        &[
+            "set",
+            "resources",
+            "deployment/api",
+            "-n",
+            "shop",
+            "-c",
+            "api",
+            "--limits=memory=768Mi",
+        ],
+        Tool::DeploymentSetResources,
+        json!({"namespace": "shop", "name": "api", "container": "api", "memory_limit": "768Mi"}),
+        "Deployment",
+        Some("shop"),
+        "api",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn pod_delete_leaves_the_same_state_as_kubectl_delete_pod() {
+    same_state(
+        &["delete", "pod", "api-6c8d9e7f5-x2k4q", "-n", "shop"],
+        Tool::PodDelete,
+        json!({"namespace": "shop", "name": "api-6c8d9e7f5-x2k4q"}),
+        "Pod",
+        Some("shop"),
+        "api-6c8d9e7f5-x2k4q",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn cordon_leaves_the_same_node_as_kubectl_cordon() {
+    same_state(
+        &["cordon", "worker-1"],
+        Tool::NodeCordon,
+        json!({"name": "worker-1"}),
+        "Node",
+        None,
+        "worker-1",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn suspend_leaves_the_same_cronjob_as_kubectl_patch() {
+    same_state(
+        &[
+            "patch",
+            "cronjob/sync",
+            "-n",
+            "shop",
+            "-p",
+            r#"{"spec":{"suspend":true}}"#,
+        ],
+        Tool::CronjobSuspend,
+        json!({"namespace": "shop", "name": "sync"}),
+        "CronJob",
+        Some("shop"),
+        "sync",
+    )
+    .await;
+}
