@@ -158,6 +158,27 @@ pub enum IncidentsCommand {
         #[command(flatten)]
         store: StoreArg,
     },
+    /// Approve an incident's plan: name the plan you looked at by its hash (8+ hex digits).
+    Approve(AnswerArgs),
+    /// Deny an incident's plan: nothing will run.
+    Deny(AnswerArgs),
+}
+
+/// An answer to a page.
+#[derive(Debug, Args)]
+pub struct AnswerArgs {
+    /// Incident id.
+    pub id: String,
+    /// The hash of the plan you approve (from `incidents show` or the page); required to
+    /// approve, so that a plan changed after you looked cannot run on your approval.
+    #[arg(long)]
+    pub plan: Option<String>,
+    /// Who is answering (recorded in the audit log).
+    #[arg(long = "as", env = "USER", default_value = "unknown")]
+    pub actor: String,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArg,
 }
 
 /// `audit` subcommands.

@@ -1,18 +1,18 @@
 //! What each subcommand does: load settings and rules, call the library, print.
 
-use std::io::Write as _;
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
 use crate::cli::{
-    AuditCommand, Cli, Command, IncidentsCommand, ReplayArgs, ReplayFormat, ReportFormat,
-    RulesCommand, SchemaKind, SimCommand, expand_cases, rule_dirs,
+    AnswerArgs, AuditCommand, Cli, Command, IncidentsCommand, ReplayArgs, ReplayFormat,
+    ReportFormat, RulesCommand, SchemaKind, SimCommand, expand_cases, rule_dirs,
 };
 use crate::config::Settings;
 use crate::replay::{Case, check_expect, run, to_json, to_text};
 use crate::rules::RuleSet;
-use crate::store::Store;
+use crate::store::{Decision, Store};
 
 /// Runs a parsed command line.
 pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
@@ -71,6 +71,12 @@ pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
             writeln!(stdout, "{}", serde_json::to_string_pretty(&record)?)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Incidents {
+            command: IncidentsCommand::Approve(args),
+        } => answer(args, Decision::Approved, &settings, &mut stdout).await,
+        Command::Incidents {
+            command: IncidentsCommand::Deny(args),
+        } => answer(args, Decision::Denied, &settings, &mut stdout).await,
         Command::Report { id, format, store } => {
             let store = connect(store.store, &settings).await?;
             let record = store
@@ -222,6 +228,26 @@ async fn sim_serve(
     });
     crate::sim::serve(cluster, listener, shutdown).await?;
     Ok(())
+}
+
+async fn answer(
+    args: AnswerArgs,
+    decision: Decision,
+    settings: &Settings,
+    out: &mut impl Write,
+) -> Result<ExitCode> {
+    let store = connect(args.store.store, settings).await?;
+    let now = jiff::Timestamp::now();
+    let plan = args.plan.as_deref();
+    let hash = crate::approval::answer(&store, &args.id, plan, decision, &args.actor, now).await?;
+    writeln!(
+        out,
+        "{} {} plan {hash} as {}",
+        args.id,
+        decision.as_str(),
+        args.actor
+    )?;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn connect(flag: Option<String>, settings: &Settings) -> Result<Store> {

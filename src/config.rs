@@ -7,6 +7,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::policy::Policy;
+use crate::domain::scope::NamespaceScope;
+use crate::engine::EngineSettings;
 
 /// nightshift's settings file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -21,6 +23,10 @@ pub struct Settings {
     pub playbooks: PathBuf,
     /// The policy ceiling for every action.
     pub policy: Policy,
+    /// Which namespaces the daemon watches.
+    pub watch: NamespaceScope,
+    /// How the daemon moves incidents: polling, escalation hold, drain, rate limits.
+    pub engine: EngineSettings,
 }
 
 impl Default for Settings {
@@ -30,6 +36,8 @@ impl Default for Settings {
             rules: PathBuf::from("rules"),
             playbooks: PathBuf::from("playbooks"),
             policy: Policy::default(),
+            watch: NamespaceScope::default(),
+            engine: EngineSettings::default(),
         }
     }
 }
@@ -56,6 +64,12 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), String> {
+        if self.engine.poll_millis < 10 {
+            return Err(format!(
+                "engine.poll_millis: {} is too small (at least 10)",
+                self.engine.poll_millis
+            ));
+        }
         let p = &self.policy;
         if p.min_replicas < 0 || p.max_replicas < p.min_replicas {
             return Err(format!(

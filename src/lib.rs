@@ -6,12 +6,15 @@
 #![forbid(unsafe_code)]
 
 pub mod alerts;
+pub mod approval;
 pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod daemon;
 pub mod diagnose;
 pub mod domain;
+pub mod engine;
 pub mod k8s;
 pub mod pipeline;
 pub mod replay;

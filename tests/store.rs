@@ -149,6 +149,8 @@ suite!(
     an_incident_round_trips_through_insert_list_and_load,
     inserting_an_incident_id_twice_fails_clearly,
     the_latest_incident_with_a_fingerprint_is_found_for_dedup,
+    a_second_open_incident_with_the_same_fingerprint_is_refused_by_the_database,
+    incidents_are_found_by_state_and_escalations_by_workload,
     a_valid_transition_moves_the_incident_and_a_terminal_one_closes_it,
     an_invalid_transition_is_refused_and_changes_nothing,
     a_transition_of_an_unknown_incident_is_refused,
@@ -361,6 +363,15 @@ async fn the_latest_incident_with_a_fingerprint_is_found_for_dedup(db: &TestDb) 
         .await
         .expect("a1");
     store
+        .transition(
+            "a1",
+            IncidentState::Escalated,
+            "alice",
+            at("2026-11-20T01:30:00Z"),
+        )
+        .await
+        .expect("close a1");
+    store
         .insert_incident(&incident("a2", "fp-a", "2026-11-20T02:00:00Z"))
         .await
         .expect("a2");
@@ -383,6 +394,76 @@ async fn the_latest_incident_with_a_fingerprint_is_found_for_dedup(db: &TestDb) 
             .await
             .expect("lookup")
             .is_none()
+    );
+}
+
+async fn a_second_open_incident_with_the_same_fingerprint_is_refused_by_the_database(db: &TestDb) {
+    let store = &db.store;
+    store
+        .insert_incident(&incident("a1", "fp-a", "2026-11-20T01:00:00Z"))
+        .await
+        .expect("a1");
+    let err = store
+        .insert_incident(&incident("a2", "fp-a", "2026-11-20T01:00:05Z"))
+        .await
+        .expect_err("a second open incident for fp-a");
+    assert!(
+        matches!(&err, StoreError::AlreadyOpen { id, fingerprint } if id == "a1" && fingerprint == "fp-a"),
+        "{err:?}"
+    );
+    assert_eq!(
+        store.open_with_fingerprint("fp-a").await.expect("open"),
+        Some("a1".into())
+    );
+    assert_eq!(store.list_incidents(10).await.expect("list").len(), 1);
+}
+
+async fn incidents_are_found_by_state_and_escalations_by_workload(db: &TestDb) {
+    let store = &db.store;
+    store
+        .insert_incident(&incident("a1", "fp-a", "2026-11-20T01:00:00Z"))
+        .await
+        .expect("a1");
+    store
+        .insert_incident(&incident("b1", "fp-b", "2026-11-20T01:05:00Z"))
+        .await
+        .expect("b1");
+    store
+        .transition(
+            "b1",
+            IncidentState::Escalated,
+            "nightshift",
+            at("2026-11-20T01:10:00Z"),
+        )
+        .await
+        .expect("escalate b1");
+    let open = store
+        .incidents_in(&[IncidentState::Open])
+        .await
+        .expect("by state");
+    assert_eq!(
+        open.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+        ["a1"]
+    );
+    assert!(store.incidents_in(&[]).await.expect("none").is_empty());
+    let workload = ObjectRef::namespaced("Deployment", "payments", "payments-api");
+    let escalated = store
+        .escalated_on(&workload, at("2026-11-20T01:00:00Z"))
+        .await
+        .expect("escalations");
+    assert_eq!(escalated.map(|i| i.id), Some("b1".into()));
+    let later = store
+        .escalated_on(&workload, at("2026-11-20T02:00:00Z"))
+        .await
+        .expect("escalations");
+    assert_eq!(later, None, "an escalation before `since` does not count");
+    let other = ObjectRef::namespaced("Deployment", "payments", "ledger");
+    assert_eq!(
+        store
+            .escalated_on(&other, at("2026-11-20T01:00:00Z"))
+            .await
+            .expect("other"),
+        None
     );
 }
 

@@ -196,6 +196,12 @@ impl Incident {
         let hex = crate::domain::plan::hex(&hasher.finalize());
         format!("inc-{}", &hex[..12])
     }
+
+    /// What the incident is about, for "no further automatic action": the signal's workload
+    /// (a Deployment, not the pod that happened to crash), or the target when it has none.
+    pub fn scope(&self) -> &ObjectRef {
+        self.signal.workload.as_ref().unwrap_or(&self.target)
+    }
 }
 
 #[cfg(test)]

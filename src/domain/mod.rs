@@ -13,6 +13,7 @@ pub mod playbook;
 pub mod policy;
 pub mod quantity;
 pub mod rule;
+pub mod scope;
 pub mod signal;
 pub mod taxonomy;
 pub mod verdict;

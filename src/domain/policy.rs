@@ -277,27 +277,32 @@ impl Policy {
         let Some(violation) = refused else {
             return plan;
         };
-        let reason = violation.to_string();
-        let proposed: Vec<String> = plan.actions.iter().map(|a| a.tool.to_string()).collect();
-        let message = format!(
-            "nightshift proposed {} but policy refused it: {reason}. A human must look. {}",
-            proposed.join(", "),
-            plan.rationale
-        );
-        Plan {
-            actions: vec![Action {
-                tool: Tool::Notify,
-                params: json!({"message": truncate(&message, 4000)}),
-            }],
-            requires_approval: false,
-            risk: Risk::None,
-            rationale: plan.rationale,
-            downgraded: Some(Downgrade {
-                reason,
-                proposed: plan.actions,
-            }),
-            verification: plan.verification,
-        }
+        downgrade(plan, violation.to_string())
+    }
+}
+
+/// The plan as a single `notify` that says what was proposed and why it may not run; the
+/// proposed actions are kept in `downgraded`, never silently changed.
+pub fn downgrade(plan: Plan, reason: String) -> Plan {
+    let proposed: Vec<String> = plan.actions.iter().map(|a| a.tool.to_string()).collect();
+    let message = format!(
+        "nightshift proposed {} but policy refused it: {reason}. A human must look. {}",
+        proposed.join(", "),
+        plan.rationale
+    );
+    Plan {
+        actions: vec![Action {
+            tool: Tool::Notify,
+            params: json!({"message": truncate(&message, 4000)}),
+        }],
+        requires_approval: false,
+        risk: Risk::None,
+        rationale: plan.rationale,
+        downgraded: Some(Downgrade {
+            reason,
+            proposed: plan.actions,
+        }),
+        verification: plan.verification,
     }
 }
 

@@ -7,6 +7,7 @@ pub mod execute;
 pub mod facts;
 pub mod gather;
 pub mod objects;
+pub mod watch;
 
 #[cfg(test)]
 mod tests;

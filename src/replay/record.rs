@@ -57,7 +57,11 @@ pub async fn record(
         opened_at: now,
         signal: i.signal.clone(),
     };
-    store.insert_incident(&incident).await?;
+    match store.insert_incident(&incident).await {
+        // Another writer opened it between our lookup and insert: join it.
+        Err(StoreError::AlreadyOpen { id, .. }) => return Ok(Recorded::Joined(id)),
+        other => other?,
+    }
     store
         .record_evidence(&incident.id, &i.evidence, now)
         .await?;

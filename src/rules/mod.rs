@@ -196,6 +196,16 @@ impl RulesHolder {
         })
     }
 
+    /// The rules directory.
+    pub fn rules_dir(&self) -> &Path {
+        &self.rules_dir
+    }
+
+    /// The playbooks directory.
+    pub fn playbooks_dir(&self) -> &Path {
+        &self.playbooks_dir
+    }
+
     /// The current set.
     pub fn current(&self) -> std::sync::Arc<RuleSet> {
         self.current.clone()

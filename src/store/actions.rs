@@ -2,16 +2,21 @@
 //! and only if it is the plan's own action at that index. An executor records `Started` before
 //! it calls the apiserver and completes the row afterwards, so a restart never runs it twice.
 
+use std::str::FromStr;
+
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use sqlx::Row;
 
 use super::audit::{self, Entry, kinds};
 use super::error::{Context, Result};
 use super::incidents::current_state;
 use super::records::{NIGHTSHIFT, recorded_plan};
-use super::{Store, StoreError, millis, to_json};
+use super::{Store, StoreError, from_json, millis, timestamp, to_json};
+use crate::domain::catalog::Tool;
 use crate::domain::plan::Action;
+use crate::domain::policy::{PastAction, target_key};
 
 /// Where an action stands. Executors record `Started` *before* calling the apiserver and
 /// complete it afterwards, so a daemon restarted in between finds the claim and does not run the
@@ -171,6 +176,47 @@ impl Store {
         };
         audit::append(&mut tx, self.backend, entry).await?;
         tx.commit().await.context("committing an action's outcome")
+    }
+}
+
+impl Store {
+    /// Mutating actions started or carried out since `since` (any incident), for the policy's
+    /// actions-per-target window. An action in doubt (`started`) counts: it may have run.
+    pub async fn recent_actions(&self, since: Timestamp) -> Result<Vec<PastAction>> {
+        let rows = sqlx::query(
+            "SELECT tool, params, at FROM actions WHERE at >= $1 AND outcome IN ($2, $3) \
+             ORDER BY at",
+        )
+        .bind(millis(since))
+        .bind(ActionOutcome::Started.as_str())
+        .bind(ActionOutcome::Succeeded.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .context("listing recent actions")?;
+        let mut past = Vec::new();
+        for row in &rows {
+            let tool: String = row.try_get("tool").context("reading an action row")?;
+            let Ok(tool) = Tool::from_str(&tool) else {
+                continue;
+            };
+            if !tool.is_mutating() {
+                continue;
+            }
+            let params: String = row.try_get("params").context("reading an action row")?;
+            let action = Action {
+                tool,
+                params: from_json(&params, "an action's params")?,
+            };
+            past.push(PastAction {
+                tool,
+                target: target_key(&action),
+                at: timestamp(
+                    row.try_get("at").context("reading an action row")?,
+                    "action time",
+                )?,
+            });
+        }
+        Ok(past)
     }
 }
 

@@ -59,6 +59,14 @@ pub enum StoreError {
     /// An incident with this id is already stored.
     #[error("incident {0} already exists")]
     DuplicateIncident(String),
+    /// An incident with this fingerprint is still open (one open incident per fingerprint).
+    #[error("incident {id} with fingerprint {fingerprint} is still open")]
+    AlreadyOpen {
+        /// The fingerprint.
+        fingerprint: String,
+        /// The open incident.
+        id: String,
+    },
     /// No incident has this id.
     #[error("no incident with id {0}")]
     UnknownIncident(String),
@@ -155,6 +163,7 @@ impl StoreError {
             StoreError::Connect { .. } | StoreError::ConnectTimeout { .. } => "connect",
             StoreError::Migrate { .. } => "migrate",
             StoreError::DuplicateIncident(_) => "duplicate_incident",
+            StoreError::AlreadyOpen { .. } => "already_open",
             StoreError::UnknownIncident(_) => "unknown_incident",
             StoreError::InvalidTransition { .. } => "invalid_transition",
             StoreError::LostRace { .. } => "lost_race",

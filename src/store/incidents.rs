@@ -107,7 +107,7 @@ impl Store {
         let inserted = sqlx::query(
             "INSERT INTO incidents (id, rule, severity, fingerprint, target_kind, \
              target_namespace, target_name, playbook, state, opened_at, updated_at, closed_at, \
-             signal) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             signal, scope) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&incident.id)
         .bind(&incident.rule)
@@ -122,11 +122,13 @@ impl Store {
         .bind(opened_at)
         .bind(closed_at)
         .bind(to_json(&incident.signal, "the incident's signal")?)
+        .bind(incident.scope().to_string())
         .execute(&mut *tx)
         .await;
         match inserted {
             Err(err) if is_unique_violation(&err) => {
-                return Err(StoreError::DuplicateIncident(incident.id.clone()));
+                drop(tx);
+                return Err(self.why_not_unique(incident).await);
             }
             other => other.context("inserting an incident")?,
         };
@@ -148,6 +150,66 @@ impl Store {
         };
         audit::append(&mut tx, self.backend, entry).await?;
         tx.commit().await.context("committing a new incident")
+    }
+
+    /// Which uniqueness an insert broke: the id, or the one-open-incident-per-fingerprint rule.
+    async fn why_not_unique(&self, incident: &Incident) -> StoreError {
+        match self.open_with_fingerprint(&incident.fingerprint).await {
+            Ok(Some(open)) if open != incident.id => StoreError::AlreadyOpen {
+                fingerprint: incident.fingerprint.clone(),
+                id: open,
+            },
+            Ok(_) => StoreError::DuplicateIncident(incident.id.clone()),
+            Err(err) => err,
+        }
+    }
+
+    /// The id of the open (not closed) incident with this fingerprint, if there is one.
+    pub async fn open_with_fingerprint(&self, fingerprint: &str) -> Result<Option<String>> {
+        sqlx::query_scalar(
+            "SELECT id FROM incidents WHERE fingerprint = $1 AND closed_at IS NULL LIMIT 1",
+        )
+        .bind(fingerprint)
+        .fetch_optional(&self.pool)
+        .await
+        .context("looking up the open incident of a fingerprint")
+    }
+
+    /// Incidents in any of `states`, oldest first: what the engine resumes after a restart.
+    pub async fn incidents_in(&self, states: &[IncidentState]) -> Result<Vec<IncidentSummary>> {
+        let names: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The state names are our own constants, never user input.
+        let rows = sqlx::query(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM incidents WHERE state IN ({}) \
+             ORDER BY opened_at, id",
+            names.join(", ")
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .context("listing incidents by state")?;
+        rows.iter().map(decode_summary).collect()
+    }
+
+    /// The newest incident about workload `scope` (see [`Incident::scope`]) escalated at or
+    /// after `since`: while one exists, nightshift takes no further automatic action on it.
+    pub async fn escalated_on(
+        &self,
+        scope: &ObjectRef,
+        since: Timestamp,
+    ) -> Result<Option<IncidentSummary>> {
+        let row = sqlx::query(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM incidents WHERE scope = $1 \
+             AND state = 'escalated' AND closed_at >= $2 ORDER BY closed_at DESC LIMIT 1"
+        ))
+        .bind(scope.to_string())
+        .bind(millis(since))
+        .fetch_optional(&self.pool)
+        .await
+        .context("looking up escalations on a target")?;
+        row.as_ref().map(decode_summary).transpose()
     }
 
     /// The newest incident with this fingerprint, for [`crate::domain::rule::admit`].

@@ -1,0 +1,190 @@
+//! `nightshift run`: the daemon. Connects to the store and the cluster, starts the watchers and
+//! the engine, hot-reloads rules (a reload with errors keeps the previous good set and says so),
+//! serves health endpoints, and shuts down on one cancellation token.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::routing::get;
+use jiff::Timestamp;
+use notify_debouncer_mini::new_debouncer;
+use notify_debouncer_mini::notify::RecursiveMode;
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::engine::{Engine, Gatherer, Parts, Verifier};
+use crate::k8s::execute::Executor;
+use crate::k8s::watch;
+use crate::rules::{RuleSet, RulesHolder};
+use crate::store::Store;
+
+/// Signals queued between the watchers and the engine; a full queue slows the watchers down
+/// (back-pressure) rather than dropping signals.
+const SIGNAL_QUEUE: usize = 4096;
+
+/// Everything the daemon needs, built by the caller (the CLI, the demo, tests).
+pub struct Daemon {
+    /// Settings.
+    pub settings: Settings,
+    /// The cluster.
+    pub client: kube::Client,
+    /// The store.
+    pub store: Store,
+    /// Evidence from the cluster.
+    pub gatherer: Arc<dyn Gatherer>,
+    /// Verification against the cluster.
+    pub verifier: Arc<dyn Verifier>,
+    /// Where to serve `/healthz` and `/readyz`, if anywhere.
+    pub listen: Option<SocketAddr>,
+}
+
+/// A kube client from a kubeconfig file, or the in-cluster / `KUBECONFIG` configuration.
+pub async fn client(kubeconfig: Option<&Path>) -> Result<kube::Client> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let file = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(file, &Default::default())
+                .await
+                .with_context(|| format!("using kubeconfig {}", path.display()))?
+        }
+        None => kube::Config::infer()
+            .await
+            .context("no kubeconfig given and no in-cluster or KUBECONFIG configuration found")?,
+    };
+    kube::Client::try_from(config).context("building the Kubernetes client")
+}
+
+impl Daemon {
+    /// Runs until `shutdown` is cancelled. Returns the engine (already running) through
+    /// `on_start` so callers such as the demo can subscribe to its progress.
+    pub async fn run(
+        self,
+        shutdown: CancellationToken,
+        on_start: impl FnOnce(&Engine),
+    ) -> Result<()> {
+        let settings = self.settings;
+        let holder = RulesHolder::load(&settings.rules, &settings.playbooks)
+            .map_err(|errors| anyhow::anyhow!("rules do not load:\n{errors}"))?;
+        let rules = Arc::new(Mutex::new(holder.current()));
+        let reloader = spawn_reloader(holder, rules.clone(), self.store.clone(), shutdown.clone())?;
+        let engine = Engine::new(Parts {
+            store: self.store.clone(),
+            rules,
+            policy: settings.policy.clone(),
+            executor: Executor::new(self.client.clone()),
+            gatherer: self.gatherer,
+            verifier: self.verifier,
+            settings: settings.engine.clone(),
+            clock: crate::engine::system_clock(),
+        });
+        on_start(&engine);
+        let (sink, signals) = mpsc::channel(SIGNAL_QUEUE);
+        let watchers = tokio::spawn(watch::run(
+            self.client.clone(),
+            settings.watch.clone(),
+            sink,
+            shutdown.clone(),
+        ));
+        let http = match self.listen {
+            Some(addr) => Some(serve_health(addr, shutdown.clone()).await?),
+            None => None,
+        };
+        tracing::info!(store = %self.store.location(), "nightshift is watching");
+        engine.run(signals, shutdown.clone()).await;
+        watchers.await.ok();
+        if let Some(http) = http {
+            http.await.ok();
+        }
+        drop(reloader);
+        self.store.close().await;
+        Ok(())
+    }
+}
+
+/// Watches the rule and playbook directories and reloads on change. The returned guard stops
+/// watching when dropped.
+fn spawn_reloader(
+    mut holder: RulesHolder,
+    current: Arc<Mutex<Arc<RuleSet>>>,
+    store: Store,
+    shutdown: CancellationToken,
+) -> Result<impl Drop> {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut debouncer = new_debouncer(Duration::from_millis(500), move |event| {
+        let _ = tx.send(event);
+    })
+    .context("starting the rules file watcher")?;
+    for dir in [
+        holder.rules_dir().to_owned(),
+        holder.playbooks_dir().to_owned(),
+    ] {
+        debouncer
+            .watcher()
+            .watch(&dir, RecursiveMode::Recursive)
+            .with_context(|| format!("watching {}", dir.display()))?;
+    }
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                event = rx.recv() => match event {
+                    Some(_) => reload(&mut holder, &current, &store).await,
+                    None => break,
+                },
+            }
+        }
+    });
+    Ok(debouncer)
+}
+
+async fn reload(holder: &mut RulesHolder, current: &Mutex<Arc<RuleSet>>, store: &Store) {
+    let (kind, detail) = match holder.reload() {
+        Ok(()) => {
+            let set = holder.current();
+            let count = set.rules.len();
+            *current.lock().unwrap_or_else(PoisonError::into_inner) = set;
+            tracing::info!(rules = count, "rules reloaded");
+            ("rules.reloaded", json!({"rules": count}))
+        }
+        Err(errors) => {
+            tracing::error!(%errors, "rules reload failed; keeping the previous good set");
+            (
+                "rules.reload_failed",
+                json!({"errors": errors.to_string(), "kept": "previous"}),
+            )
+        }
+    };
+    if let Err(err) = store
+        .append_audit(None, kind, "nightshift", &detail, Timestamp::now())
+        .await
+    {
+        tracing::warn!(error = %err, "could not audit a rules reload");
+    }
+}
+
+async fn serve_health(
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+) -> Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(|| async { "ok" }));
+    Ok(tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        if let Err(err) = served {
+            tracing::error!(error = %err, "health endpoint stopped");
+        }
+    }))
+}

@@ -1,0 +1,267 @@
+//! Execution and verification. Each action is claimed in the store (`started`) before the
+//! apiserver sees it and completed after, so a restart never repeats one: an action found
+//! `started` is in doubt and the incident escalates instead. Verification is a separate step
+//! whose verdict is recorded; a failed verdict escalates.
+
+use jiff::SignedDuration;
+
+use super::lifecycle::{EngineError, NIGHTSHIFT};
+use super::{Engine, Progress};
+use crate::domain::approval::{Approval, Authorized, Decision as Answer, authorize};
+use crate::domain::incident::{Incident, IncidentState};
+use crate::domain::policy::target_key;
+use crate::k8s::execute::{Mode, Outcome};
+use crate::store::{ActionOutcome, Decision, Recorded};
+
+impl Engine {
+    /// Picks up an incident that was approved, executing or verifying when the daemon stopped.
+    pub(super) async fn resume_execution(
+        &self,
+        incident: &Incident,
+        state: IncidentState,
+    ) -> Result<(), EngineError> {
+        let record = self
+            .store()
+            .load(&incident.id)
+            .await?
+            .ok_or_else(|| EngineError::Missing(incident.id.clone()))?;
+        let Some(plan) = record.plans.last() else {
+            return self.escalate(&incident.id, "no plan was recorded").await;
+        };
+        if state == IncidentState::Verifying {
+            return self.verify(incident).await;
+        }
+        let approval = record
+            .approvals
+            .iter()
+            .rev()
+            .find(|a| a.plan_hash == plan.hash)
+            .map(|a| Approval {
+                plan_hash: a.plan_hash.clone(),
+                decision: match a.decision {
+                    Decision::Approved => Answer::Approved,
+                    Decision::Denied | Decision::Expired => Answer::Denied,
+                },
+                actor: a.actor.clone(),
+                at: a.at,
+                expires_at: a.at + self.approval_validity(incident),
+            });
+        let rules = self.rules();
+        let auto = rules
+            .playbook(&incident.playbook)
+            .map(|p| (p.name.as_str(), &p.approval));
+        let namespace = incident.target.namespace.as_deref();
+        match authorize(&plan.plan, approval.as_ref(), auto, namespace, self.now()) {
+            Ok(authorized) => self.execute(incident, authorized).await,
+            Err(refusal) => {
+                let why = format!("cannot resume execution: {refusal}");
+                self.fail(&incident.id, state, &why).await
+            }
+        }
+    }
+
+    /// How long an approval stays good after it is given: the playbook's approval timeout.
+    pub(super) fn approval_validity(&self, incident: &Incident) -> SignedDuration {
+        self.rules()
+            .playbook(&incident.playbook)
+            .map_or(SignedDuration::from_mins(30), |p| p.approval.timeout)
+    }
+
+    /// Runs an authorized plan: every action as a server-side dry run, then each for real
+    /// (claimed first, rate-limited), then verification.
+    pub(super) async fn execute(
+        &self,
+        incident: &Incident,
+        authorized: Authorized,
+    ) -> Result<(), EngineError> {
+        let id = &incident.id;
+        let current = self.store().load(id).await?.map(|r| r.incident.state);
+        if current == Some(IncidentState::Approved) {
+            self.moved(
+                id,
+                IncidentState::Executing,
+                authorized.by(),
+                "carrying out the plan",
+            )
+            .await?;
+        }
+        let executor = &self.parts().executor;
+        for index in 0..authorized.plan().actions.len() {
+            if let Err(err) = executor
+                .run(&authorized, index, Mode::DryRun, self.now())
+                .await
+            {
+                let why = format!("dry run of action {index} refused: {err}");
+                self.report_action(id, &authorized, index, false, &why);
+                return self.fail(id, IncidentState::Executing, &why).await;
+            }
+        }
+        for index in 0..authorized.plan().actions.len() {
+            if let Err(why) = self.apply(incident, &authorized, index).await? {
+                return self.fail(id, IncidentState::Executing, &why).await;
+            }
+        }
+        self.moved(
+            id,
+            IncidentState::Verifying,
+            NIGHTSHIFT,
+            "every action applied",
+        )
+        .await?;
+        self.verify(incident).await
+    }
+
+    /// One action for real. `Ok(Err(why))` is an action that failed or may not run.
+    async fn apply(
+        &self,
+        incident: &Incident,
+        authorized: &Authorized,
+        index: usize,
+    ) -> Result<Result<(), String>, EngineError> {
+        let (store, id, hash) = (self.store(), &incident.id, authorized.hash());
+        let action = &authorized.plan().actions[index];
+        let claim = store
+            .record_action(
+                id,
+                hash,
+                index,
+                action,
+                ActionOutcome::Started,
+                "",
+                self.now(),
+            )
+            .await?;
+        if claim == Recorded::AlreadyRecorded {
+            let record = store.load(id).await?;
+            let earlier = record
+                .iter()
+                .flat_map(|r| &r.actions)
+                .find(|a| a.plan_hash == hash && a.index == index)
+                .map(|a| a.outcome);
+            return Ok(match earlier {
+                Some(ActionOutcome::Succeeded) => Ok(()),
+                other => Err(format!(
+                    "action {index} ({}) was already recorded as {} before a restart; it is not \
+                     repeated",
+                    action.tool,
+                    other.map_or("unknown", ActionOutcome::as_str)
+                )),
+            });
+        }
+        let settings = &self.parts().settings.limits;
+        let namespace = action.params.get("namespace").and_then(|v| v.as_str());
+        if action.tool.is_mutating()
+            && let Err(limited) = self
+                .inner
+                .limits
+                .acquire(&target_key(action), namespace, settings)
+                .await
+        {
+            let why = limited.to_string();
+            store
+                .complete_action(id, hash, index, ActionOutcome::Skipped, &why, self.now())
+                .await?;
+            self.report_action(id, authorized, index, false, &why);
+            return Ok(Err(why));
+        }
+        let result = self
+            .parts()
+            .executor
+            .run(authorized, index, Mode::Apply, self.now())
+            .await;
+        let (outcome, detail) = match &result {
+            Ok(Outcome::Done(d) | Outcome::Unchanged(d)) => (ActionOutcome::Succeeded, d.clone()),
+            Err(err) => (ActionOutcome::Failed, err.to_string()),
+        };
+        store
+            .complete_action(id, hash, index, outcome, &detail, self.now())
+            .await?;
+        let ok = outcome == ActionOutcome::Succeeded;
+        self.report_action(id, authorized, index, ok, &detail);
+        Ok(if ok {
+            Ok(())
+        } else {
+            Err(format!("action {index} failed: {detail}"))
+        })
+    }
+
+    fn report_action(
+        &self,
+        id: &str,
+        authorized: &Authorized,
+        index: usize,
+        ok: bool,
+        detail: &str,
+    ) {
+        let tool = authorized.plan().actions[index].tool.to_string();
+        self.emit(Progress::Acted {
+            incident: id.to_owned(),
+            index,
+            tool,
+            ok,
+            detail: detail.to_owned(),
+        });
+    }
+
+    /// Runs the verifier and records its verdict: healthy resolves, anything else escalates.
+    async fn verify(&self, incident: &Incident) -> Result<(), EngineError> {
+        let id = &incident.id;
+        let record = self
+            .store()
+            .load(id)
+            .await?
+            .ok_or_else(|| EngineError::Missing(id.clone()))?;
+        let Some(plan) = record.plans.last() else {
+            return self.escalate(id, "no plan was recorded").await;
+        };
+        let verdict = self
+            .parts()
+            .verifier
+            .verify(incident, &plan.plan, &record.evidence)
+            .await;
+        let value = serde_json::to_value(&verdict).unwrap_or_default();
+        self.store()
+            .record_verification(id, &value, self.now())
+            .await?;
+        let healthy = verdict.healthy;
+        let summary: Vec<String> = verdict
+            .results
+            .iter()
+            .map(|r| {
+                let check = serde_json::to_value(r.check).unwrap_or_default();
+                format!("{}: {}", check.as_str().unwrap_or("check"), r.observed)
+            })
+            .collect();
+        self.emit(Progress::Verified {
+            incident: id.clone(),
+            verdict: Box::new(verdict),
+        });
+        if healthy {
+            let why = format!("verified healthy ({})", summary.join("; "));
+            self.moved(id, IncidentState::Resolved, NIGHTSHIFT, &why)
+                .await
+        } else {
+            let why = format!("verification failed ({})", summary.join("; "));
+            self.escalate(id, &why).await
+        }
+    }
+
+    /// An action failed: executing → failed → escalated.
+    async fn fail(&self, id: &str, state: IncidentState, why: &str) -> Result<(), EngineError> {
+        if matches!(state, IncidentState::Executing | IncidentState::Approved) {
+            let current = self.store().load(id).await?.map(|r| r.incident.state);
+            if current == Some(IncidentState::Approved) {
+                self.moved(
+                    id,
+                    IncidentState::Executing,
+                    NIGHTSHIFT,
+                    "carrying out the plan",
+                )
+                .await?;
+            }
+            self.moved(id, IncidentState::Failed, NIGHTSHIFT, why)
+                .await?;
+        }
+        self.escalate(id, why).await
+    }
+}

@@ -1,0 +1,247 @@
+//! One incident's life up to execution: gather → diagnose → plan → policy → route (escalate a
+//! notify-only plan, auto-approve what the playbook allows, or wait for a human). Each step is
+//! recorded before the next begins; [`Engine::drive`] picks up from any recorded state.
+
+use jiff::Timestamp;
+use serde_json::json;
+
+use super::{Engine, Progress};
+use crate::domain::approval::authorize;
+use crate::domain::incident::{Incident, IncidentState};
+use crate::domain::plan::Plan;
+use crate::domain::playbook::Playbook;
+use crate::domain::policy::downgrade;
+use crate::pipeline::decide;
+use crate::store::StoreError;
+
+/// Why an incident could not take its next step (it stays where it is and resumes later).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The incident vanished from the store.
+    #[error("incident {0} is not in the store")]
+    Missing(String),
+}
+
+/// Who the engine is in the audit log.
+pub(super) const NIGHTSHIFT: &str = "nightshift";
+
+impl Engine {
+    /// Moves `incident` on from `state` as far as it can go without a human.
+    pub(super) async fn drive(&self, incident: Incident, state: IncidentState) {
+        let id = incident.id.clone();
+        if let Err(err) = self.step(incident, state).await {
+            tracing::error!(incident = %id, error = %err, "incident stopped; it resumes on restart");
+        }
+    }
+
+    async fn step(&self, incident: Incident, state: IncidentState) -> Result<(), EngineError> {
+        use IncidentState::{Approved, Diagnosed, Executing, Failed, Open, Verifying};
+        match state {
+            Open => {
+                let Some(playbook) = self.playbook_or_escalate(&incident).await? else {
+                    return Ok(());
+                };
+                let plan = self.diagnose(&incident, &playbook).await?;
+                self.route(&incident, &playbook, plan).await
+            }
+            Diagnosed => {
+                let Some(playbook) = self.playbook_or_escalate(&incident).await? else {
+                    return Ok(());
+                };
+                let plan = self.latest_plan(&incident.id).await?;
+                self.route(&incident, &playbook, plan).await
+            }
+            Approved | Executing | Verifying => self.resume_execution(&incident, state).await,
+            Failed => {
+                self.escalate(&incident.id, "an action failed before a restart")
+                    .await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The incident's playbook; when a reload removed it, the incident is escalated.
+    async fn playbook_or_escalate(
+        &self,
+        incident: &Incident,
+    ) -> Result<Option<Playbook>, EngineError> {
+        if let Some(p) = self.rules().playbook(&incident.playbook) {
+            return Ok(Some(p.clone()));
+        }
+        let why = format!("playbook {} no longer exists", incident.playbook);
+        self.escalate(&incident.id, &why).await?;
+        Ok(None)
+    }
+
+    pub(super) async fn latest_plan(&self, id: &str) -> Result<Plan, EngineError> {
+        let record = self
+            .store()
+            .load(id)
+            .await?
+            .ok_or_else(|| EngineError::Missing(id.to_owned()))?;
+        match record.plans.last() {
+            Some(p) => Ok(p.plan.clone()),
+            None => Err(EngineError::Missing(format!("{id} (plan)"))),
+        }
+    }
+
+    /// Gathers, diagnoses and plans; records all three and moves the incident to `diagnosed`.
+    async fn diagnose(
+        &self,
+        incident: &Incident,
+        playbook: &Playbook,
+    ) -> Result<Plan, EngineError> {
+        let store = self.store();
+        let parts = self.parts();
+        let gathered = parts
+            .gatherer
+            .gather(&incident.signal, &playbook.evidence)
+            .await;
+        let id = &incident.id;
+        self.emit(Progress::Gathered {
+            incident: id.clone(),
+            items: gathered
+                .evidence
+                .items
+                .iter()
+                .map(|i| i.id.clone())
+                .collect(),
+            problems: gathered.problems.clone(),
+        });
+        let now = self.now();
+        let recent = store
+            .recent_actions(now - parts.policy.action_window)
+            .await?;
+        let (diagnosis, plan) = decide(
+            &incident.signal,
+            playbook,
+            &gathered.evidence,
+            &parts.policy,
+            &recent,
+            now,
+        );
+        let plan = self.hold_after_escalation(incident, plan, now).await?;
+        store.record_evidence(id, &gathered.evidence, now).await?;
+        if !gathered.problems.is_empty() {
+            let detail = json!({"problems": gathered.problems});
+            store
+                .append_audit(Some(id), "evidence.incomplete", NIGHTSHIFT, &detail, now)
+                .await?;
+        }
+        store.record_diagnosis(id, &diagnosis, now).await?;
+        let plan_hash = store.record_plan(id, &plan, now).await?;
+        self.emit(Progress::Decided {
+            incident: id.clone(),
+            diagnosis: Box::new(diagnosis),
+            plan: Box::new(plan.clone()),
+            plan_hash,
+        });
+        self.moved(
+            id,
+            IncidentState::Diagnosed,
+            NIGHTSHIFT,
+            "diagnosed and planned",
+        )
+        .await?;
+        Ok(plan)
+    }
+
+    /// After an escalation on the same workload, a mutating plan becomes `notify`.
+    async fn hold_after_escalation(
+        &self,
+        incident: &Incident,
+        plan: Plan,
+        now: Timestamp,
+    ) -> Result<Plan, EngineError> {
+        if !plan.is_mutating() {
+            return Ok(plan);
+        }
+        let since = now - self.parts().settings.escalation_hold;
+        let Some(escalated) = self.store().escalated_on(incident.scope(), since).await? else {
+            return Ok(plan);
+        };
+        let when = escalated.closed_at.unwrap_or(escalated.opened_at);
+        let reason = format!(
+            "incident {} on {} was escalated at {when}; nightshift takes no further automatic \
+             action on it until the hold ends",
+            escalated.id,
+            incident.scope()
+        );
+        Ok(downgrade(plan, reason))
+    }
+
+    /// Sends a diagnosed incident on: a plan that changes nothing goes to a human as an
+    /// escalation; a plan the playbook auto-approves runs; anything else waits for a human.
+    async fn route(
+        &self,
+        incident: &Incident,
+        playbook: &Playbook,
+        plan: Plan,
+    ) -> Result<(), EngineError> {
+        let id = &incident.id;
+        if !plan.is_mutating() {
+            let why = match &plan.downgraded {
+                Some(d) => format!("policy refused the plan: {}", d.reason),
+                None => "the plan is to notify: a human must look".to_owned(),
+            };
+            return self.escalate(id, &why).await;
+        }
+        let now = self.now();
+        let auto = Some((playbook.name.as_str(), &playbook.approval));
+        let namespace = incident.target.namespace.as_deref();
+        if let Ok(authorized) = authorize(&plan, None, auto, namespace, now) {
+            let why = format!("auto-approved by playbook {}", playbook.name);
+            self.moved(id, IncidentState::Approved, authorized.by(), &why)
+                .await?;
+            return self.execute(incident, authorized).await;
+        }
+        self.moved(
+            id,
+            IncidentState::AwaitingApproval,
+            NIGHTSHIFT,
+            "paged: the plan needs a human approval",
+        )
+        .await
+    }
+
+    /// Records a transition and reports it.
+    pub(super) async fn moved(
+        &self,
+        id: &str,
+        to: IncidentState,
+        by: &str,
+        why: &str,
+    ) -> Result<(), EngineError> {
+        self.store().transition(id, to, by, self.now()).await?;
+        if to.is_terminal() {
+            // The next signal of that fingerprint must be judged by the store (cooldown).
+            self.forget_seen();
+        }
+        self.emit(Progress::Moved {
+            incident: id.to_owned(),
+            to,
+            by: by.to_owned(),
+            why: why.to_owned(),
+        });
+        Ok(())
+    }
+
+    /// Hands the incident to a human: no further automatic action on it.
+    pub(super) async fn escalate(&self, id: &str, why: &str) -> Result<(), EngineError> {
+        let detail = json!({"why": why});
+        self.store()
+            .append_audit(
+                Some(id),
+                "incident.escalation",
+                NIGHTSHIFT,
+                &detail,
+                self.now(),
+            )
+            .await?;
+        self.moved(id, IncidentState::Escalated, NIGHTSHIFT, why)
+            .await
+    }
+}

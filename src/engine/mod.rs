@@ -1,0 +1,334 @@
+//! The engine: the loop that moves incidents through their states. Signals come in from the
+//! watchers (and later alerts); a matching rule opens an incident (deduplicated by fingerprint in
+//! the store); each incident is gathered, diagnosed, planned, routed to a human or a playbook's
+//! auto-approval, executed, and verified as a separate step. Every step is recorded in the store
+//! before the next begins, so a daemon killed at any point resumes where it stopped and never
+//! runs an action twice.
+
+mod act;
+mod approvals;
+mod lifecycle;
+pub mod limits;
+pub mod progress;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use jiff::{SignedDuration, Timestamp};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::evidence::Evidence;
+use crate::domain::incident::{Incident, IncidentState};
+use crate::domain::plan::Plan;
+use crate::domain::playbook::EvidenceSpec;
+use crate::domain::policy::Policy;
+use crate::domain::rule::{Admission, admit};
+use crate::domain::signal::Signal;
+use crate::domain::verdict::Verdict;
+use crate::k8s::execute::Executor;
+use crate::pipeline::{fingerprint, select};
+use crate::rules::RuleSet;
+use crate::store::{Store, StoreError};
+
+pub use limits::{LimitSettings, Limits};
+pub use progress::Progress;
+
+/// Evidence from the live cluster for an incident.
+pub struct Gathered {
+    /// What was gathered.
+    pub evidence: Evidence,
+    /// What could not be (missing evidence is normal; it is recorded, not fatal).
+    pub problems: Vec<String>,
+}
+
+/// Gathers evidence for an incident (the live gatherer in production).
+pub trait Gatherer: Send + Sync {
+    /// Evidence about `signal`'s target, bounded by `spec`.
+    fn gather<'a>(&'a self, signal: &'a Signal, spec: &'a EvidenceSpec) -> BoxFuture<'a, Gathered>;
+}
+
+/// Runs a plan's verification checks (the live verifier in production).
+pub trait Verifier: Send + Sync {
+    /// The verdict on `plan`'s checks for `incident`; `before` is the evidence gathered before
+    /// anything ran (restart counts to compare against).
+    fn verify<'a>(
+        &'a self,
+        incident: &'a Incident,
+        plan: &'a Plan,
+        before: &'a Evidence,
+    ) -> BoxFuture<'a, Verdict>;
+}
+
+/// Engine settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineSettings {
+    /// How often approvals and expiries are looked for, in milliseconds.
+    pub poll_millis: u64,
+    /// After an escalation, how long nightshift takes no automatic action on that workload.
+    #[schemars(with = "String")]
+    pub escalation_hold: SignedDuration,
+    /// On shutdown, how long in-flight incidents may take to reach a recorded step, in seconds.
+    pub drain_seconds: u64,
+    /// Action rate limits.
+    pub limits: LimitSettings,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            poll_millis: 1000,
+            escalation_hold: SignedDuration::from_hours(24),
+            drain_seconds: 10,
+            limits: LimitSettings::default(),
+        }
+    }
+}
+
+/// How long a fingerprint's store decision is remembered in memory, so a crash-looping pod that
+/// updates every second does not cost a store lookup each time. The store stays authoritative.
+const SEEN_FOR: Duration = Duration::from_secs(5);
+
+/// What the engine works with.
+pub struct Parts {
+    /// The store.
+    pub store: Store,
+    /// The current rule set (hot-reloaded by the daemon).
+    pub rules: Arc<Mutex<Arc<RuleSet>>>,
+    /// The policy ceiling.
+    pub policy: Policy,
+    /// The executor.
+    pub executor: Executor,
+    /// The gatherer.
+    pub gatherer: Arc<dyn Gatherer>,
+    /// The verifier.
+    pub verifier: Arc<dyn Verifier>,
+    /// Settings.
+    pub settings: EngineSettings,
+    /// The clock (the system clock in production; tests replay recorded incidents at their
+    /// recorded time).
+    pub clock: Clock,
+}
+
+/// Where the engine reads the time.
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(Timestamp::now)
+}
+
+/// The engine; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    parts: Parts,
+    limits: Limits,
+    progress: broadcast::Sender<Progress>,
+    seen: Mutex<HashMap<String, Instant>>,
+}
+
+impl Engine {
+    /// An engine over `parts`.
+    pub fn new(parts: Parts) -> Engine {
+        let (progress, _) = broadcast::channel(1024);
+        Engine {
+            inner: Arc::new(Inner {
+                limits: Limits::new(&parts.settings.limits),
+                parts,
+                progress,
+                seen: Mutex::default(),
+            }),
+        }
+    }
+
+    /// Every step from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Progress> {
+        self.inner.progress.subscribe()
+    }
+
+    fn parts(&self) -> &Parts {
+        &self.inner.parts
+    }
+
+    fn store(&self) -> &Store {
+        &self.inner.parts.store
+    }
+
+    fn rules(&self) -> Arc<RuleSet> {
+        let rules = self
+            .parts()
+            .rules
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        rules.clone()
+    }
+
+    fn now(&self) -> Timestamp {
+        (self.parts().clock)()
+    }
+
+    fn emit(&self, progress: Progress) {
+        tracing::info!(incident = %progress.incident(), step = ?progress, "incident step");
+        // No receiver is fine: nobody is narrating.
+        let _ = self.inner.progress.send(progress);
+    }
+
+    /// Runs until `shutdown`: resumes unfinished incidents, opens incidents for `signals`,
+    /// picks up approvals. On shutdown it stops taking signals and gives in-flight incidents
+    /// `drain_seconds` to reach their next recorded step; whatever is left resumes next start.
+    pub async fn run(self, mut signals: mpsc::Receiver<Signal>, shutdown: CancellationToken) {
+        let mut tasks = JoinSet::new();
+        if let Err(err) = self.resume(&mut tasks).await {
+            tracing::error!(error = %err, "could not resume unfinished incidents");
+        }
+        let mut poll =
+            tokio::time::interval(Duration::from_millis(self.parts().settings.poll_millis));
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                signal = signals.recv() => match signal {
+                    Some(signal) => self.intake(signal, self.now(), &mut tasks).await,
+                    None => break,
+                },
+                _ = poll.tick() => {
+                    if let Err(err) = self.poll_approvals(self.now(), &mut tasks).await {
+                        tracing::warn!(error = %err, "polling approvals failed");
+                    }
+                }
+                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                    if let Err(err) = done {
+                        tracing::error!(error = %err, "an incident task panicked or was aborted");
+                    }
+                }
+            }
+        }
+        let drain = Duration::from_secs(self.parts().settings.drain_seconds);
+        if tokio::time::timeout(drain, async { while tasks.join_next().await.is_some() {} })
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = tasks.len(),
+                "drain timed out; unfinished incidents resume on restart"
+            );
+            tasks.abort_all();
+        }
+    }
+
+    /// Opens an incident for `signal` when a rule matches and the store admits it.
+    pub async fn intake(&self, signal: Signal, now: Timestamp, tasks: &mut JoinSet<()>) {
+        match self.open(signal, now).await {
+            Ok(Some(incident)) => {
+                let engine = self.clone();
+                tasks.spawn(async move { engine.drive(incident, IncidentState::Open).await });
+            }
+            Ok(None) => {}
+            Err(err) => tracing::error!(error = %err, "could not open an incident"),
+        }
+    }
+
+    /// The incident a signal opens, if any (recorded in the store, state `open`).
+    pub async fn open(
+        &self,
+        signal: Signal,
+        now: Timestamp,
+    ) -> Result<Option<Incident>, StoreError> {
+        let rules = self.rules();
+        let Some((signal, rule, playbook)) = select(std::slice::from_ref(&signal), &rules) else {
+            return Ok(None);
+        };
+        let fingerprint = fingerprint(rule, signal);
+        if self.recently_seen(&fingerprint) {
+            return Ok(None);
+        }
+        let existing = self.store().latest_by_fingerprint(&fingerprint).await?;
+        let admission = admit(rule, existing.as_ref(), now);
+        self.remember(&fingerprint);
+        if admission != Admission::Open {
+            tracing::debug!(%fingerprint, ?admission, "signal not opened");
+            return Ok(None);
+        }
+        let incident = Incident {
+            id: Incident::id_for(&fingerprint, now),
+            rule: rule.name.clone(),
+            severity: rule.severity,
+            fingerprint,
+            target: signal.target.clone(),
+            playbook: playbook.name.clone(),
+            state: IncidentState::Open,
+            opened_at: now,
+            signal: signal.clone(),
+        };
+        match self.store().insert_incident(&incident).await {
+            Err(StoreError::AlreadyOpen { .. } | StoreError::DuplicateIncident(_)) => {
+                return Ok(None);
+            }
+            other => other?,
+        }
+        self.emit(Progress::Opened {
+            incident: incident.id.clone(),
+            rule: incident.rule.clone(),
+            signal: Box::new(incident.signal.clone()),
+        });
+        Ok(Some(incident))
+    }
+
+    fn recently_seen(&self, fingerprint: &str) -> bool {
+        let seen = self
+            .inner
+            .seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        seen.get(fingerprint)
+            .is_some_and(|at| at.elapsed() < SEEN_FOR)
+    }
+
+    fn forget_seen(&self) {
+        self.inner
+            .seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    fn remember(&self, fingerprint: &str) {
+        let mut seen = self
+            .inner
+            .seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if seen.len() > 10_000 {
+            seen.retain(|_, at| at.elapsed() < SEEN_FOR);
+        }
+        seen.insert(fingerprint.to_owned(), Instant::now());
+    }
+
+    /// Picks up every unfinished incident after a restart.
+    async fn resume(&self, tasks: &mut JoinSet<()>) -> Result<(), StoreError> {
+        use IncidentState::{Approved, Diagnosed, Executing, Failed, Open, Verifying};
+        let unfinished = self
+            .store()
+            .incidents_in(&[Open, Diagnosed, Approved, Executing, Verifying, Failed])
+            .await?;
+        for summary in unfinished {
+            let Some(record) = self.store().load(&summary.id).await? else {
+                continue;
+            };
+            tracing::info!(incident = %summary.id, state = %summary.state, "resuming");
+            let engine = self.clone();
+            let state = summary.state;
+            tasks.spawn(async move { engine.drive(record.incident, state).await });
+        }
+        Ok(())
+    }
+}

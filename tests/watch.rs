@@ -1,0 +1,136 @@
+//! The watchers against the simulated cluster over HTTP: a crash-looping pod raises a signal
+//! naming its Deployment (through the cached ReplicaSet); namespaces outside the scope raise
+//! nothing; Warning events older than the freshness window are history, not signals.
+
+use std::path::Path;
+use std::time::Duration;
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use nightshift::domain::pattern::Glob;
+use nightshift::domain::scope::NamespaceScope;
+use nightshift::domain::signal::Signal;
+use nightshift::k8s::watch;
+use nightshift::sim::{SimCluster, serve, write_kubeconfig};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+const CASE: &str = "fixtures/incidents/payments-api-missing-deploy-env-after-v2-3-1";
+
+struct Running {
+    signals: mpsc::Receiver<Signal>,
+    shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+async fn watching(cluster: SimCluster, scope: NamespaceScope) -> Running {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("kubeconfig");
+    write_kubeconfig(&path, &url).expect("kubeconfig");
+    let shutdown = CancellationToken::new();
+    tokio::spawn(serve(cluster, listener, shutdown.clone()));
+    let file = Kubeconfig::read_from(&path).expect("kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
+        .await
+        .expect("config");
+    let client = kube::Client::try_from(config).expect("client");
+    let (tx, signals) = mpsc::channel(1024);
+    tokio::spawn(watch::run(client, scope, tx, shutdown.clone()));
+    Running {
+        signals,
+        shutdown,
+        _dir: dir,
+    }
+}
+
+fn fixture_cluster() -> SimCluster {
+    let cluster = SimCluster::new();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(CASE)
+        .join("objects.yaml");
+    let objects = std::fs::read_to_string(path).expect("objects");
+    cluster.apply_yaml(&objects).expect("objects load");
+    cluster
+}
+
+/// Every signal that arrives within `wait`.
+async fn collect(running: &mut Running, wait: Duration) -> Vec<Signal> {
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    while let Ok(Some(s)) = tokio::time::timeout_at(deadline, running.signals.recv()).await {
+        out.push(s);
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_crash_looping_pod_raises_a_signal_that_names_its_deployment() {
+    let mut running = watching(fixture_cluster(), NamespaceScope::default()).await;
+    let signals = collect(&mut running, Duration::from_secs(2)).await;
+    let crash = signals
+        .iter()
+        .find(|s| s.reason == "CrashLoopBackOff" && s.target.name == "payments-api-7d9f8c6b5-x2k4q")
+        .unwrap_or_else(|| panic!("no CrashLoopBackOff signal in {signals:#?}"));
+    let workload = crash.workload.as_ref().expect("workload");
+    assert_eq!(
+        (workload.kind.as_str(), workload.name.as_str()),
+        ("Deployment", "payments-api")
+    );
+    assert!(
+        signals.iter().all(|s| s.reason != "BackOff"),
+        "the fixture's events are two days old: history, not signals"
+    );
+}
+
+#[tokio::test]
+async fn namespaces_outside_the_scope_raise_nothing() {
+    let scope = NamespaceScope {
+        include: vec![Glob::new("*").expect("glob")],
+        exclude: vec![Glob::new("pay*").expect("glob")],
+    };
+    let mut running = watching(fixture_cluster(), scope).await;
+    let signals = collect(&mut running, Duration::from_secs(2)).await;
+    assert!(
+        signals
+            .iter()
+            .all(|s| s.target.namespace.as_deref() != Some("payments")),
+        "{signals:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_fresh_warning_event_about_a_pod_is_tied_to_the_pods_workload() {
+    let cluster = fixture_cluster();
+    let mut running = watching(cluster.clone(), NamespaceScope::default()).await;
+    collect(&mut running, Duration::from_millis(800)).await;
+    let now = jiff::Timestamp::now().to_string();
+    let event = serde_json::json!({
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": "ledger.fresh", "namespace": "payments"},
+        "involvedObject": {"kind": "Pod", "namespace": "payments", "name": "payments-api-7d9f8c6b5-x2k4q"},
+        "reason": "FailedMount", "type": "Warning",
+        "message": "MountVolume.SetUp failed for volume \"certs\" : secret \"tls\" not found",
+        "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+        "source": {"component": "kubelet", "host": "worker-1"}
+    });
+    cluster.apply(event).expect("event");
+    let signals = collect(&mut running, Duration::from_secs(2)).await;
+    let mount = signals
+        .iter()
+        .find(|s| s.reason == "FailedMount")
+        .unwrap_or_else(|| panic!("no FailedMount signal in {signals:#?}"));
+    assert_eq!(
+        mount.workload.as_ref().map(|w| w.name.as_str()),
+        Some("payments-api"),
+        "an event about a pod is tied to the pod's workload"
+    );
+}
