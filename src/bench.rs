@@ -4,6 +4,8 @@
 use std::fmt::Write as _;
 use std::time::Instant;
 
+pub mod detect;
+
 use crate::domain::policy::Policy;
 use crate::replay::{self, Case};
 use crate::rules::RuleSet;

@@ -88,6 +88,16 @@ pub enum Command {
         /// Passes over the cases.
         #[arg(long, default_value_t = 200)]
         iterations: usize,
+        /// Measure detection latency on a simulated cluster instead (apiserver change →
+        /// incident persisted, through HTTP, the watchers, the rules and the store).
+        #[arg(long)]
+        detect: bool,
+        /// With --detect: pods in the simulated cluster.
+        #[arg(long, default_value_t = 5000)]
+        pods: usize,
+        /// With --detect: crashes to measure.
+        #[arg(long, default_value_t = 200)]
+        changes: usize,
         /// Rule directories.
         #[command(flatten)]
         dirs: RuleDirs,

@@ -133,10 +133,20 @@ pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
         Command::Bench {
             cases,
             iterations,
+            detect,
+            pods,
+            changes,
             dirs,
         } => {
             let (rules, playbooks) = rule_dirs(&dirs, &settings);
             let rules = RuleSet::load(&rules, &playbooks)?;
+            if detect {
+                print!(
+                    "{}",
+                    crate::bench::detect::latency(pods, changes, rules).await?
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
             let cases = if cases.is_empty() {
                 vec!["fixtures/incidents".into()]
             } else {

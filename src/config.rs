@@ -70,6 +70,12 @@ impl Settings {
                 self.engine.poll_millis
             ));
         }
+        let scale = self.engine.verification_time_scale;
+        if !(0.001..=1.0).contains(&scale) {
+            return Err(format!(
+                "engine.verification_time_scale: {scale} must be between 0.001 and 1"
+            ));
+        }
         let p = &self.policy;
         if p.min_replicas < 0 || p.max_replicas < p.min_replicas {
             return Err(format!(

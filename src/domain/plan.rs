@@ -74,8 +74,27 @@ pub enum CheckKind {
 pub struct Check {
     /// Which check.
     pub check: CheckKind,
-    /// Its parameters: the target, `window` and `timeout` as durations in seconds.
+    /// Its parameters: the target, `window_seconds` and `timeout_seconds`.
     pub params: Value,
+}
+
+impl Check {
+    /// The check with its `timeout_seconds` and `window_seconds` multiplied by `factor` (at
+    /// least one second each). For demos and tests that cannot wait minutes; the plan as
+    /// approved, and its hash, are unchanged — only how long the verifier watches.
+    pub fn time_scaled(&self, factor: f64) -> Check {
+        let mut params = self.params.clone();
+        for key in ["timeout_seconds", "window_seconds"] {
+            if let Some(secs) = params.get(key).and_then(Value::as_f64) {
+                let scaled = (secs * factor).ceil().max(1.0) as u64;
+                params[key] = Value::from(scaled);
+            }
+        }
+        Check {
+            check: self.check,
+            params,
+        }
+    }
 }
 
 /// Why a plan was downgraded to `notify` by policy.
@@ -226,5 +245,19 @@ mod tests {
         let before = plan.hash();
         plan.rationale = "different words".into();
         assert_eq!(before, plan.hash());
+    }
+
+    #[test]
+    fn a_time_scaled_check_waits_less_but_keeps_its_target_and_at_least_a_second() {
+        let check = super::Check {
+            check: super::CheckKind::NoNewRestarts,
+            params: serde_json::json!({"target": {"kind": "Deployment", "name": "api"},
+                                       "timeout_seconds": 900, "window_seconds": 30}),
+        };
+        let fast = check.time_scaled(0.02);
+        assert_eq!(fast.params["timeout_seconds"], 18);
+        assert_eq!(fast.params["window_seconds"], 1);
+        assert_eq!(fast.params["target"], check.params["target"]);
+        assert_eq!(check.time_scaled(1.0), check);
     }
 }

@@ -214,10 +214,17 @@ impl Engine {
         let Some(plan) = record.plans.last() else {
             return self.escalate(id, "no plan was recorded").await;
         };
+        let scale = self.parts().settings.verification_time_scale;
+        let mut watched = plan.plan.clone();
+        watched.verification = watched
+            .verification
+            .iter()
+            .map(|c| c.time_scaled(scale))
+            .collect();
         let verdict = self
             .parts()
             .verifier
-            .verify(incident, &plan.plan, &record.evidence)
+            .verify(incident, &watched, &record.evidence)
             .await;
         let value = serde_json::to_value(&verdict).unwrap_or_default();
         self.store()

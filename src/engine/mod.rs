@@ -7,13 +7,13 @@
 
 mod act;
 mod approvals;
+mod intake;
 mod lifecycle;
 pub mod limits;
 pub mod progress;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use jiff::{SignedDuration, Timestamp};
@@ -28,14 +28,13 @@ use crate::domain::incident::{Incident, IncidentState};
 use crate::domain::plan::Plan;
 use crate::domain::playbook::EvidenceSpec;
 use crate::domain::policy::Policy;
-use crate::domain::rule::{Admission, admit};
 use crate::domain::signal::Signal;
 use crate::domain::verdict::Verdict;
 use crate::k8s::execute::Executor;
-use crate::pipeline::{fingerprint, select};
 use crate::rules::RuleSet;
 use crate::store::{Store, StoreError};
 
+pub use intake::Intake;
 pub use limits::{LimitSettings, Limits};
 pub use progress::Progress;
 
@@ -78,6 +77,9 @@ pub struct EngineSettings {
     pub drain_seconds: u64,
     /// Action rate limits.
     pub limits: LimitSettings,
+    /// Multiplies every verification timeout and window (1.0: as the playbook says). Only the
+    /// demo compresses time; the plan and its hash are unchanged.
+    pub verification_time_scale: f64,
 }
 
 impl Default for EngineSettings {
@@ -87,13 +89,10 @@ impl Default for EngineSettings {
             escalation_hold: SignedDuration::from_hours(24),
             drain_seconds: 10,
             limits: LimitSettings::default(),
+            verification_time_scale: 1.0,
         }
     }
 }
-
-/// How long a fingerprint's store decision is remembered in memory, so a crash-looping pod that
-/// updates every second does not cost a store lookup each time. The store stays authoritative.
-const SEEN_FOR: Duration = Duration::from_secs(5);
 
 /// What the engine works with.
 pub struct Parts {
@@ -134,7 +133,7 @@ struct Inner {
     parts: Parts,
     limits: Limits,
     progress: broadcast::Sender<Progress>,
-    seen: Mutex<HashMap<String, Instant>>,
+    intake: Intake,
 }
 
 impl Engine {
@@ -144,9 +143,9 @@ impl Engine {
         Engine {
             inner: Arc::new(Inner {
                 limits: Limits::new(&parts.settings.limits),
+                intake: Intake::new(parts.store.clone(), parts.rules.clone()),
                 parts,
                 progress,
-                seen: Mutex::default(),
             }),
         }
     }
@@ -243,74 +242,19 @@ impl Engine {
         signal: Signal,
         now: Timestamp,
     ) -> Result<Option<Incident>, StoreError> {
-        let rules = self.rules();
-        let Some((signal, rule, playbook)) = select(std::slice::from_ref(&signal), &rules) else {
-            return Ok(None);
-        };
-        let fingerprint = fingerprint(rule, signal);
-        if self.recently_seen(&fingerprint) {
-            return Ok(None);
+        let opened = self.inner.intake.open(signal, now).await?;
+        if let Some(incident) = &opened {
+            self.emit(Progress::Opened {
+                incident: incident.id.clone(),
+                rule: incident.rule.clone(),
+                signal: Box::new(incident.signal.clone()),
+            });
         }
-        let existing = self.store().latest_by_fingerprint(&fingerprint).await?;
-        let admission = admit(rule, existing.as_ref(), now);
-        self.remember(&fingerprint);
-        if admission != Admission::Open {
-            tracing::debug!(%fingerprint, ?admission, "signal not opened");
-            return Ok(None);
-        }
-        let incident = Incident {
-            id: Incident::id_for(&fingerprint, now),
-            rule: rule.name.clone(),
-            severity: rule.severity,
-            fingerprint,
-            target: signal.target.clone(),
-            playbook: playbook.name.clone(),
-            state: IncidentState::Open,
-            opened_at: now,
-            signal: signal.clone(),
-        };
-        match self.store().insert_incident(&incident).await {
-            Err(StoreError::AlreadyOpen { .. } | StoreError::DuplicateIncident(_)) => {
-                return Ok(None);
-            }
-            other => other?,
-        }
-        self.emit(Progress::Opened {
-            incident: incident.id.clone(),
-            rule: incident.rule.clone(),
-            signal: Box::new(incident.signal.clone()),
-        });
-        Ok(Some(incident))
-    }
-
-    fn recently_seen(&self, fingerprint: &str) -> bool {
-        let seen = self
-            .inner
-            .seen
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        seen.get(fingerprint)
-            .is_some_and(|at| at.elapsed() < SEEN_FOR)
+        Ok(opened)
     }
 
     fn forget_seen(&self) {
-        self.inner
-            .seen
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
-    }
-
-    fn remember(&self, fingerprint: &str) {
-        let mut seen = self
-            .inner
-            .seen
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if seen.len() > 10_000 {
-            seen.retain(|_, at| at.elapsed() < SEEN_FOR);
-        }
-        seen.insert(fingerprint.to_owned(), Instant::now());
+        self.inner.intake.forget_seen();
     }
 
     /// Picks up every unfinished incident after a restart.

@@ -1,0 +1,107 @@
+//! Intake: a signal becomes an incident when a rule matches it and the store admits it (no open
+//! incident with that fingerprint, no cooldown). The store decides — the database refuses a
+//! second open incident per fingerprint — so re-lists, restarts and racing replicas never open
+//! duplicates. A short in-memory memory of recent decisions spares the store a lookup for every
+//! update of a crash-looping pod.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+
+use crate::domain::incident::{Incident, IncidentState};
+use crate::domain::rule::{Admission, admit};
+use crate::domain::signal::Signal;
+use crate::pipeline::{fingerprint, select};
+use crate::rules::RuleSet;
+use crate::store::{Store, StoreError};
+
+/// How long a fingerprint's store decision is remembered in memory. The store stays
+/// authoritative; the memory is cleared whenever an incident ends.
+const SEEN_FOR: Duration = Duration::from_secs(5);
+
+/// Opens incidents for signals.
+pub struct Intake {
+    store: Store,
+    rules: Arc<Mutex<Arc<RuleSet>>>,
+    seen: Mutex<HashMap<String, Instant>>,
+}
+
+impl Intake {
+    /// Intake over a store and the current rule set.
+    pub fn new(store: Store, rules: Arc<Mutex<Arc<RuleSet>>>) -> Intake {
+        Intake {
+            store,
+            rules,
+            seen: Mutex::default(),
+        }
+    }
+
+    /// The incident `signal` opens, recorded in the store in state `open`; `None` when no rule
+    /// matches, or the fingerprint's incident is open, or its cooldown holds.
+    pub async fn open(
+        &self,
+        signal: Signal,
+        now: Timestamp,
+    ) -> Result<Option<Incident>, StoreError> {
+        let rules = self
+            .rules
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let Some((signal, rule, playbook)) = select(std::slice::from_ref(&signal), &rules) else {
+            return Ok(None);
+        };
+        let fingerprint = fingerprint(rule, signal);
+        if self.recently_seen(&fingerprint) {
+            return Ok(None);
+        }
+        let existing = self.store.latest_by_fingerprint(&fingerprint).await?;
+        let admission = admit(rule, existing.as_ref(), now);
+        self.remember(&fingerprint);
+        if admission != Admission::Open {
+            tracing::debug!(%fingerprint, ?admission, "signal not opened");
+            return Ok(None);
+        }
+        let incident = Incident {
+            id: Incident::id_for(&fingerprint, now),
+            rule: rule.name.clone(),
+            severity: rule.severity,
+            fingerprint,
+            target: signal.target.clone(),
+            playbook: playbook.name.clone(),
+            state: IncidentState::Open,
+            opened_at: now,
+            signal: signal.clone(),
+        };
+        match self.store.insert_incident(&incident).await {
+            Err(StoreError::AlreadyOpen { .. } | StoreError::DuplicateIncident(_)) => Ok(None),
+            Err(err) => Err(err),
+            Ok(()) => Ok(Some(incident)),
+        }
+    }
+
+    fn recently_seen(&self, fingerprint: &str) -> bool {
+        let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.get(fingerprint)
+            .is_some_and(|at| at.elapsed() < SEEN_FOR)
+    }
+
+    fn remember(&self, fingerprint: &str) {
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if seen.len() > 10_000 {
+            seen.retain(|_, at| at.elapsed() < SEEN_FOR);
+        }
+        seen.insert(fingerprint.to_owned(), Instant::now());
+    }
+
+    /// Forgets every remembered decision (an incident ended: its fingerprint's next signal must
+    /// be judged by the store).
+    pub fn forget_seen(&self) {
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+}
