@@ -75,6 +75,22 @@ pub enum Command {
         #[arg(value_enum)]
         which: SchemaKind,
     },
+    /// Run the daemon: watch the cluster, open incidents, gather, diagnose, plan, wait for
+    /// approvals (`incidents approve`), execute, verify.
+    Run {
+        /// Kubeconfig to use (default: in-cluster, then $KUBECONFIG / ~/.kube/config).
+        #[arg(long, env = "KUBECONFIG")]
+        kubeconfig: Option<PathBuf>,
+        /// Serve /healthz and /readyz here.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// The store.
+        #[command(flatten)]
+        store: StoreArg,
+        /// Rule directories.
+        #[command(flatten)]
+        dirs: RuleDirs,
+    },
     /// The simulated cluster: the Kubernetes REST API over HTTP, for tests and the demo.
     Sim {
         /// What to do.

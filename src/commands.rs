@@ -77,6 +77,23 @@ pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
         Command::Incidents {
             command: IncidentsCommand::Deny(args),
         } => answer(args, Decision::Denied, &settings, &mut stdout).await,
+        Command::Run {
+            kubeconfig,
+            listen,
+            store,
+            dirs,
+        } => {
+            let mut settings = settings;
+            (settings.rules, settings.playbooks) = rule_dirs(&dirs, &settings);
+            let store = connect(store.store, &settings).await?;
+            let client = crate::daemon::client(kubeconfig.as_deref()).await?;
+            let shutdown = tokio_util::sync::CancellationToken::new();
+            crate::daemon::shutdown_on_signals(shutdown.clone())?;
+            crate::daemon::Daemon::live(settings, client, store, listen)
+                .run(shutdown, |_| {})
+                .await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Report { id, format, store } => {
             let store = connect(store.store, &settings).await?;
             let record = store

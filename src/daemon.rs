@@ -18,9 +18,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
+use crate::engine::live::{LiveGatherer, LiveVerifier};
 use crate::engine::{Engine, Gatherer, Parts, Verifier};
 use crate::k8s::execute::Executor;
 use crate::k8s::watch;
+use crate::k8s::{collect, verify};
 use crate::rules::{RuleSet, RulesHolder};
 use crate::store::Store;
 
@@ -61,7 +63,53 @@ pub async fn client(kubeconfig: Option<&Path>) -> Result<kube::Client> {
     kube::Client::try_from(config).context("building the Kubernetes client")
 }
 
+/// Cancels `shutdown` on the first SIGINT or SIGTERM (drain, then stop); a second one exits at
+/// once.
+pub fn shutdown_on_signals(shutdown: CancellationToken) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    tokio::spawn(async move {
+        let mut first = true;
+        loop {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            if !first {
+                tracing::warn!("second signal: stopping now");
+                std::process::exit(130);
+            }
+            first = false;
+            tracing::info!(
+                "shutting down: draining in-flight incidents (signal again to stop now)"
+            );
+            shutdown.cancel();
+        }
+    });
+    Ok(())
+}
+
 impl Daemon {
+    /// The daemon against a live cluster: the live gatherer and verifier over `client`.
+    pub fn live(
+        settings: Settings,
+        client: kube::Client,
+        store: Store,
+        listen: Option<SocketAddr>,
+    ) -> Daemon {
+        let gatherer = LiveGatherer(collect::Gatherer::new(client.clone()));
+        let verifier = LiveVerifier(verify::Verifier::new(client.clone()));
+        Daemon {
+            settings,
+            client,
+            store,
+            gatherer: Arc::new(gatherer),
+            verifier: Arc::new(verifier),
+            listen,
+        }
+    }
+
     /// Runs until `shutdown` is cancelled. Returns the engine (already running) through
     /// `on_start` so callers such as the demo can subscribe to its progress.
     pub async fn run(

@@ -1,6 +1,7 @@
 //! Contract tests for the executor, against a fake apiserver (tower-test): for each catalog
 //! action, the exact method, URI (with dryRun and fieldManager) and body; a refused plan makes
-//! no call at all; and every call the executor makes is allowed by deploy/rbac.yaml.
+//! no call at all; and the calls the executor makes are exactly its declared API access
+//! (`k8s::access::EXECUTOR`), which deploy/rbac.yaml must grant (tests/rbac_role.rs).
 
 use std::sync::Mutex;
 
@@ -10,6 +11,7 @@ use kube::client::Body;
 use nightshift::domain::approval::{Approval, Decision};
 use nightshift::domain::catalog::Tool;
 use nightshift::domain::plan::{Action, Plan, Risk};
+use nightshift::k8s::access::EXECUTOR;
 use nightshift::k8s::execute::{Clearance, Executor, Outcome, RunError, run_plan};
 use serde_json::{Value, json};
 use tower_test::mock::Handle;
@@ -295,7 +297,7 @@ async fn a_denied_unapproved_or_mismatched_plan_makes_no_api_call() {
 }
 
 #[tokio::test]
-async fn every_call_the_executor_makes_is_allowed_by_the_cluster_role() {
+async fn every_call_the_executor_makes_is_declared_and_every_declared_access_is_exercised() {
     // Run the other contracts' calls here too, so this test does not depend on test order.
     contract_rollback_replaces_the_template_with_the_target_revision_minus_its_hash().await;
     contract_restart_stamps_the_template_like_kubectl_rollout_restart().await;
@@ -303,24 +305,9 @@ async fn every_call_the_executor_makes_is_allowed_by_the_cluster_role() {
     contract_set_resources_patches_only_the_named_container_limit().await;
     contract_pod_delete_cordon_and_suspend_call_their_objects().await;
     let seen = SEEN.lock().expect("lock").clone();
-    let role = rbac::ClusterRole::load();
-    for (method, path) in &seen {
-        let (group, resource, verb) = rbac::classify(method, path);
-        assert!(
-            role.allows(&group, &resource, &verb),
-            "deploy/rbac.yaml lacks {verb} on {resource} (group {group:?}) used by {method} {path}"
-        );
-    }
-    // Exactly: the role grants nothing the code does not use.
-    for (group, resource, verb) in role.grants() {
-        let used = seen
-            .iter()
-            .any(|(m, p)| rbac::classify(m, p) == (group.clone(), resource.clone(), verb.clone()));
-        assert!(
-            used,
-            "deploy/rbac.yaml grants {verb} on {resource} (group {group:?}) but no code path uses it"
-        );
-    }
+    // deploy/rbac.yaml grants exactly the union of all declarations: tests/rbac_role.rs.
+    rbac::assert_declared("executor", &seen, EXECUTOR);
+    rbac::assert_exercised("executor", &seen, EXECUTOR);
 }
 
 #[tokio::test]

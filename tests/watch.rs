@@ -3,21 +3,27 @@
 //! nothing; Warning events older than the freshness window are history, not signals.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use nightshift::domain::pattern::Glob;
 use nightshift::domain::scope::NamespaceScope;
 use nightshift::domain::signal::Signal;
+use nightshift::k8s::access::WATCHERS;
 use nightshift::k8s::watch;
 use nightshift::sim::{SimCluster, serve, write_kubeconfig};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+mod rbac;
+
 const CASE: &str = "fixtures/incidents/payments-api-missing-deploy-env-after-v2-3-1";
 
 struct Running {
     signals: mpsc::Receiver<Signal>,
+    /// Every request the watchers sent: (method, path and query).
+    seen: Arc<Mutex<Vec<(String, String)>>>,
     shutdown: CancellationToken,
     _dir: tempfile::TempDir,
 }
@@ -42,11 +48,29 @@ async fn watching(cluster: SimCluster, scope: NamespaceScope) -> Running {
     let config = kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
         .await
         .expect("config");
-    let client = kube::Client::try_from(config).expect("client");
+    let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let record = seen.clone();
+    let layer = tower::util::MapRequestLayer::new(move |req: http::Request<kube::client::Body>| {
+        let target = req
+            .uri()
+            .path_and_query()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        record
+            .lock()
+            .expect("seen")
+            .push((req.method().to_string(), target));
+        req
+    });
+    let client = kube::client::ClientBuilder::try_from(config)
+        .expect("client")
+        .with_layer(&layer)
+        .build();
     let (tx, signals) = mpsc::channel(1024);
     tokio::spawn(watch::run(client, scope, tx, shutdown.clone()));
     Running {
         signals,
+        seen,
         shutdown,
         _dir: dir,
     }
@@ -133,4 +157,13 @@ async fn a_fresh_warning_event_about_a_pod_is_tied_to_the_pods_workload() {
         Some("payments-api"),
         "an event about a pod is tied to the pod's workload"
     );
+}
+
+#[tokio::test]
+async fn every_call_the_watchers_make_is_declared_and_every_declared_access_is_exercised() {
+    let mut running = watching(fixture_cluster(), NamespaceScope::default()).await;
+    collect(&mut running, Duration::from_secs(2)).await;
+    let seen = running.seen.lock().expect("seen").clone();
+    rbac::assert_declared("watchers", &seen, WATCHERS);
+    rbac::assert_exercised("watchers", &seen, WATCHERS);
 }

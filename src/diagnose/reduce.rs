@@ -1,6 +1,7 @@
 //! Evidence reduction and redaction: logs lose ANSI codes and control characters, secrets are
 //! masked, lines are capped, and only the tail within the byte budget is kept. Log text is
-//! hostile input; after this it is still only data.
+//! hostile input; after this it is still only data. Env values, args and probe commands of pod
+//! templates go through the same masking ([`redact_env`], [`redact`]).
 
 use std::sync::LazyLock;
 
@@ -30,6 +31,25 @@ static SECRETS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
     .map(|(pattern, replacement)| (Regex::new(pattern).expect("static regex"), replacement))
     .collect()
 });
+
+/// Env var names whose values are credentials whatever they look like.
+static SECRET_ENV_NAME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)(pass(word|wd|phrase)?|pwd|secret|token|api_?key|access_?key|private_?key|credential|authorization|auth_?key|cookie|dsn|(^|_)key$)",
+    )
+    .expect("static regex")
+});
+
+/// An env var's literal value as evidence: `<redacted>` when the name says it is a credential,
+/// else the value with anything that looks like a credential (URL passwords, bearer tokens,
+/// `password=...`) masked.
+pub fn redact_env(name: &str, value: &str) -> String {
+    if SECRET_ENV_NAME.is_match(name) && !value.is_empty() {
+        "<redacted>".to_owned()
+    } else {
+        redact(value)
+    }
+}
 
 /// Removes ANSI escapes and control characters (keeps tabs).
 pub fn clean_line(line: &str) -> String {
@@ -99,7 +119,7 @@ pub fn reduce_log(
 
 #[cfg(test)]
 mod tests {
-    use super::{clean_line, redact, reduce_log};
+    use super::{clean_line, redact, redact_env, reduce_log};
 
     #[test]
     fn ansi_colour_codes_and_control_characters_are_stripped() {
@@ -143,5 +163,37 @@ mod tests {
         let log = reduce_log("ns", "p", "c", true, &text, 10, 1 << 20);
         assert!(log.lines[0].len() < 2100);
         assert!(log.lines[0].ends_with("bytes cut]"));
+    }
+
+    #[test]
+    fn env_values_named_like_credentials_are_redacted_whatever_they_look_like() {
+        for name in [
+            "DB_PASSWORD",
+            "api_key",
+            "STRIPE_SECRET",
+            "GITHUB_TOKEN",
+            "SIGNING_KEY",
+        ] {
+            assert_eq!(redact_env(name, "plain-value"), "<redacted>", "{name}");
+        }
+        assert_eq!(
+            redact_env("DB_PASSWORD", ""),
+            "",
+            "an empty value hides nothing"
+        );
+    }
+
+    #[test]
+    fn other_env_values_keep_their_text_but_lose_embedded_credentials() {
+        assert_eq!(redact_env("DEPLOY_ENV", "production"), "production");
+        assert_eq!(redact_env("LOG_LEVEL", "debug"), "debug");
+        assert_eq!(
+            redact_env("DATABASE_URL", "postgres://app:s3cr3t@db:5432/pay"),
+            "postgres://app:<redacted>@db:5432/pay"
+        );
+        assert_eq!(
+            redact_env("JAVA_OPTS", "-Xmx512m -Dspring.datasource.password=hunter2"),
+            "-Xmx512m -Dspring.datasource.password=<redacted>"
+        );
     }
 }

@@ -1,11 +1,13 @@
 //! Verification verdicts: whether the system is healthy again, decided from observed facts by
 //! pure functions. The verifier gathers the facts and records the verdict; it decides nothing.
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
-use crate::domain::evidence::{ContainerState, NodeFacts, PodFacts, RolloutFacts};
+use crate::domain::evidence::{ContainerState, CronJobFacts, NodeFacts, PodFacts, RolloutFacts};
 use crate::domain::plan::CheckKind;
+use crate::domain::signal::Signal;
 
 /// The result of one check.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,6 +39,25 @@ impl Verdict {
             healthy,
             results,
             decided_at: now,
+        }
+    }
+}
+
+impl Verdict {
+    /// The verdict as the JSON `Store::record_verification` stores (and `load` gives back).
+    pub fn to_record(&self) -> Value {
+        serde_json::to_value(self)
+            .unwrap_or_else(|e| json!({"healthy": false, "error": e.to_string()}))
+    }
+}
+
+impl CheckResult {
+    /// A failed result for `check` with `observed` text (could not observe, timed out...).
+    pub fn failed(check: CheckKind, observed: impl Into<String>) -> CheckResult {
+        CheckResult {
+            check,
+            passed: false,
+            observed: observed.into(),
         }
     }
 }
@@ -109,10 +130,125 @@ pub fn node_cordoned(node: &NodeFacts) -> CheckResult {
     }
 }
 
+/// The CronJob is suspended.
+pub fn cronjob_suspended(cron: &CronJobFacts) -> CheckResult {
+    CheckResult {
+        check: CheckKind::CronjobSuspended,
+        passed: cron.suspended,
+        observed: format!(
+            "cronjob {}/{} suspended={}",
+            cron.namespace, cron.name, cron.suspended
+        ),
+    }
+}
+
+/// What `condition-cleared` could look at.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Examined {
+    /// The incident's target object, described (`pod shop/api-1`).
+    Target(String),
+    /// The target pod is gone; these are the pods that replaced it (its workload's pods).
+    Replacements(usize),
+    /// The target no longer exists and nothing replaced it.
+    Gone(String),
+}
+
+/// The condition that opened the incident is gone: the detectors, run again on the target
+/// (or on the pods that replaced it), no longer raise the incident's signal reason. A target
+/// that no longer exists raises nothing; a workload left with no pods proves nothing.
+pub fn condition_cleared(reason: &str, examined: &Examined, signals: &[Signal]) -> CheckResult {
+    let still: Vec<String> = signals
+        .iter()
+        .filter(|s| s.reason == reason)
+        .map(|s| s.target.to_string())
+        .collect();
+    let (passed, observed) = match examined {
+        Examined::Gone(what) => (true, format!("{what} no longer exists")),
+        Examined::Replacements(0) => (
+            false,
+            format!("the target is gone and its workload has no pods to show {reason} cleared"),
+        ),
+        _ if !still.is_empty() => (
+            false,
+            format!("{reason} still raised on {}", still.join(", ")),
+        ),
+        Examined::Replacements(n) => (
+            true,
+            format!("{reason} no longer raised on the {n} pod(s) that replaced the target"),
+        ),
+        Examined::Target(what) => {
+            let others: Vec<&str> = signals.iter().map(|s| s.reason.as_str()).collect();
+            let rest = if others.is_empty() {
+                String::new()
+            } else {
+                format!(" (still raised: {})", others.join(", "))
+            };
+            (true, format!("{reason} no longer raised on {what}{rest}"))
+        }
+    };
+    CheckResult {
+        check: CheckKind::ConditionCleared,
+        passed,
+        observed,
+    }
+}
+
+/// `no-new-restarts` observed across a window: it passes once the target's pods have gone a
+/// whole window without a restart. A restart starts the window again from that observation,
+/// so pods that restart while a rollback replaces them do not fail a recovery that then holds.
+#[derive(Debug, Clone)]
+pub struct RestartWindow {
+    baseline: Vec<PodFacts>,
+    since: Timestamp,
+    window: SignedDuration,
+}
+
+impl RestartWindow {
+    /// Starts observing at `start`, against the pods as they were before the actions ran.
+    pub fn new(before: Vec<PodFacts>, start: Timestamp, window: SignedDuration) -> Self {
+        Self {
+            baseline: before,
+            since: start,
+            window,
+        }
+    }
+
+    /// Judges one observation of the target's pods at `now`.
+    pub fn observe(&mut self, pods: &[PodFacts], now: Timestamp) -> CheckResult {
+        let result = no_new_restarts(&self.baseline, pods);
+        if !result.passed {
+            if !pods.is_empty() {
+                self.baseline = pods.to_vec();
+                self.since = now;
+            }
+            return result;
+        }
+        let clean_for = now.duration_since(self.since);
+        let whole = clean_for >= self.window;
+        CheckResult {
+            passed: whole,
+            observed: format!(
+                "{}; no restart for {}s of a {}s window",
+                result.observed,
+                clean_for.as_secs(),
+                self.window.as_secs()
+            ),
+            ..result
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{Verdict, no_new_restarts, pods_ready, rollout_complete};
-    use crate::domain::tests::builders::{at, pod, rollout};
+    use jiff::SignedDuration;
+
+    use super::{
+        CheckResult, Examined, RestartWindow, Verdict, condition_cleared, cronjob_suspended,
+        no_new_restarts, pods_ready, rollout_complete,
+    };
+    use crate::domain::evidence::CronJobFacts;
+    use crate::domain::plan::CheckKind;
+    use crate::domain::tests::builders::{at, pod, rollout, signal};
 
     #[test]
     fn a_rollout_is_complete_only_when_every_replica_is_updated_ready_and_available() {
@@ -156,5 +292,90 @@ mod tests {
         assert!(Verdict::decide(vec![ready.clone()], now).healthy);
         let not_ready = pods_ready(&[pod("a").build(), pod("b").crash_looping(1, "Error").build()]);
         assert!(!Verdict::decide(vec![ready, not_ready], now).healthy);
+    }
+
+    #[test]
+    fn a_cronjob_check_passes_only_when_it_is_suspended() {
+        let mut cron = CronJobFacts {
+            namespace: "shop".into(),
+            name: "sync".into(),
+            ..CronJobFacts::default()
+        };
+        assert!(!cronjob_suspended(&cron).passed);
+        cron.suspended = true;
+        let result = cronjob_suspended(&cron);
+        assert!(result.passed);
+        assert_eq!(result.observed, "cronjob shop/sync suspended=true");
+    }
+
+    #[test]
+    fn a_condition_is_cleared_when_the_detectors_no_longer_raise_its_reason() {
+        let target = Examined::Target("pod shop/api-1".into());
+        let crash = signal("CrashLoopBackOff");
+        let failed = condition_cleared("CrashLoopBackOff", &target, std::slice::from_ref(&crash));
+        assert!(!failed.passed);
+        assert!(
+            failed
+                .observed
+                .contains("still raised on Pod/shop/api-7d9f-x2k4q")
+        );
+        let other = condition_cleared("CrashLoopBackOff", &target, &[signal("ContainerNotReady")]);
+        assert!(other.passed, "another reason is another incident");
+        assert!(other.observed.contains("still raised: ContainerNotReady"));
+        assert!(condition_cleared("CrashLoopBackOff", &target, &[]).passed);
+    }
+
+    #[test]
+    fn a_replaced_pod_is_judged_by_its_replacements_and_no_replacement_proves_nothing() {
+        let crash = signal("CrashLoopBackOff");
+        let reason = "CrashLoopBackOff";
+        assert!(condition_cleared(reason, &Examined::Replacements(3), &[]).passed);
+        assert!(!condition_cleared(reason, &Examined::Replacements(3), &[crash]).passed);
+        assert!(!condition_cleared(reason, &Examined::Replacements(0), &[]).passed);
+        assert!(condition_cleared(reason, &Examined::Gone("node worker-3".into()), &[]).passed);
+    }
+
+    #[test]
+    fn no_new_restarts_passes_only_after_a_whole_clean_window() {
+        let before = vec![pod("api-1").crash_looping(1, "Error").build()];
+        let start = at("2026-01-01T00:00:00Z");
+        let mut watch = RestartWindow::new(before.clone(), start, SignedDuration::from_mins(5));
+        let later = |mins: i64| start + SignedDuration::from_mins(mins);
+        assert!(!watch.observe(&before, later(1)).passed, "window not over");
+        assert!(watch.observe(&before, later(5)).passed);
+    }
+
+    #[test]
+    fn a_restart_inside_the_window_starts_it_again() {
+        let before = vec![pod("api-1").crash_looping(1, "Error").build()];
+        let start = at("2026-01-01T00:00:00Z");
+        let mut watch = RestartWindow::new(before.clone(), start, SignedDuration::from_mins(5));
+        let mut restarted = before.clone();
+        restarted[0].containers[0].restart_count += 1;
+        let at_mins = |mins: i64| start + SignedDuration::from_mins(mins);
+        let result: CheckResult = watch.observe(&restarted, at_mins(2));
+        assert!(!result.passed);
+        assert_eq!(result.check, CheckKind::NoNewRestarts);
+        assert!(result.observed.starts_with("1 new restart(s)"));
+        assert!(
+            !watch.observe(&restarted, at_mins(6)).passed,
+            "4 clean minutes"
+        );
+        assert!(watch.observe(&restarted, at_mins(7)).passed);
+        assert!(
+            !watch.observe(&[], at_mins(20)).passed,
+            "no pods proves nothing"
+        );
+    }
+
+    #[test]
+    fn a_verdict_serializes_into_what_the_store_records_and_back() {
+        let ready = pods_ready(&[pod("a").build()]);
+        let verdict = Verdict::decide(vec![ready], at("2026-01-01T00:00:00Z"));
+        let record = verdict.to_record();
+        assert_eq!(record["healthy"], true);
+        assert_eq!(record["results"][0]["check"], "pods-ready");
+        let back: Verdict = serde_json::from_value(record).expect("round trip");
+        assert_eq!(back, verdict);
     }
 }

@@ -226,7 +226,7 @@ impl Engine {
             .verifier
             .verify(incident, &watched, &record.evidence)
             .await;
-        let value = serde_json::to_value(&verdict).unwrap_or_default();
+        let value = verdict.to_record();
         self.store()
             .record_verification(id, &value, self.now())
             .await?;

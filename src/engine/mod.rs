@@ -10,6 +10,7 @@ mod approvals;
 mod intake;
 mod lifecycle;
 pub mod limits;
+pub mod live;
 pub mod progress;
 
 use std::sync::{Arc, Mutex, PoisonError};

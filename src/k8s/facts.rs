@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
+use crate::diagnose::reduce::{redact, redact_env};
 use crate::domain::evidence::{
     ClaimFacts, ConditionFacts, ConfigFacts, ConfigRef, ContainerFacts, ContainerState,
     CronJobFacts, JobFacts, LimitRangeFacts, NodeFacts, PodFacts, QuotaFacts, RevisionFacts,
@@ -83,7 +84,7 @@ pub fn describe_probe(probe: &Probe) -> String {
     } else if let Some(exec) = &probe.exec {
         format!(
             "exec {}",
-            exec.command.as_deref().unwrap_or_default().join(" ")
+            redact(&exec.command.as_deref().unwrap_or_default().join(" "))
         )
     } else if let Some(grpc) = &probe.grpc {
         format!("grpc :{}", grpc.port)
@@ -309,8 +310,8 @@ fn template_containers(
         .map(|c| TemplateContainer {
             name: c.name.clone(),
             image: c.image.clone().unwrap_or_default(),
-            command: c.command.clone().unwrap_or_default(),
-            args: c.args.clone().unwrap_or_default(),
+            command: c.command.iter().flatten().map(|a| redact(a)).collect(),
+            args: c.args.iter().flatten().map(|a| redact(a)).collect(),
             env: c
                 .env
                 .as_deref()
@@ -318,7 +319,7 @@ fn template_containers(
                 .iter()
                 .map(|e| {
                     let value = match (&e.value, &e.value_from) {
-                        (Some(v), _) => v.clone(),
+                        (Some(v), _) => redact_env(&e.name, v),
                         (None, Some(from)) => {
                             match (&from.config_map_key_ref, &from.secret_key_ref) {
                                 (Some(k), _) => format!("<configmap {}/{}>", k.name, k.key),

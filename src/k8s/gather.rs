@@ -11,17 +11,14 @@ use crate::domain::signal::ObjectRef;
 use crate::k8s::events;
 use crate::k8s::facts::{self, controller};
 use crate::k8s::objects::{ObjectSet, find};
+use crate::k8s::scope::{is_gathered_job, scope};
 use k8s_openapi::api::core::v1::Pod;
 
 /// Container logs by (pod, container, previous).
 pub type LogSet = BTreeMap<(String, String, bool), String>;
 
-/// At most this many pods besides the target.
-const MAX_SIBLINGS: usize = 4;
 /// At most this many events.
-const MAX_EVENTS: usize = 60;
-/// Logs are read for at most this many pods.
-const MAX_LOGGED_PODS: usize = 2;
+pub const MAX_EVENTS: usize = 60;
 
 /// The top-level workload that owns a pod: ReplicaSet → Deployment, Job → CronJob, or the
 /// direct owner (StatefulSet, DaemonSet).
@@ -72,6 +69,28 @@ pub fn workload_of_pod(pod: &Pod, set: &ObjectSet) -> Option<ObjectRef> {
     }
 }
 
+/// Resolves the workload of an object in the set.
+pub fn workload_of(objects: &ObjectSet, target: &ObjectRef) -> Option<ObjectRef> {
+    let ns = target.namespace.as_deref();
+    match target.kind.as_str() {
+        "Pod" => find(&objects.pods, ns, &target.name).and_then(|p| workload_of_pod(p, objects)),
+        "Job" => Some(workload_of_job(
+            find(&objects.jobs, ns, &target.name).map(|j| &j.metadata),
+            ns,
+            &target.name,
+        )),
+        "ReplicaSet" => find(&objects.replica_sets, ns, &target.name)
+            .and_then(|rs| facts::controller(&rs.metadata))
+            .map(|o| ObjectRef {
+                kind: o.kind.clone(),
+                namespace: target.namespace.clone(),
+                name: o.name.clone(),
+            }),
+        "Deployment" | "CronJob" | "StatefulSet" | "DaemonSet" => Some(target.clone()),
+        _ => None,
+    }
+}
+
 /// The CronJob that owns a Job, or the Job itself.
 pub fn workload_of_job(
     meta: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
@@ -92,67 +111,6 @@ pub fn workload_of_job(
     }
 }
 
-fn pod_workload_matches(pod: &Pod, set: &ObjectSet, workload: &ObjectRef) -> bool {
-    workload_of_pod(pod, set).as_ref() == Some(workload)
-}
-
-/// The pods that concern `target`: the target itself first, then pods of the same workload,
-/// pods owned by a target Job, pods on a target Node, or pods mounting a target claim.
-fn related_pods<'a>(
-    set: &'a ObjectSet,
-    target: &ObjectRef,
-    workload: Option<&ObjectRef>,
-) -> Vec<&'a Pod> {
-    let ns = target.namespace.as_deref();
-    let mut pods: Vec<&Pod> = Vec::new();
-    if target.kind == "Pod"
-        && let Some(p) = find(&set.pods, ns, &target.name)
-    {
-        pods.push(p);
-    }
-    let mut others: Vec<&Pod> = set
-        .pods
-        .iter()
-        .filter(|p| !pods.iter().any(|q| std::ptr::eq(*q, *p)))
-        .filter(|p| {
-            let spec = p.spec.as_ref();
-            let related = match target.kind.as_str() {
-                "Node" => spec.and_then(|s| s.node_name.as_deref()) == Some(target.name.as_str()),
-                "Job" => controller(&p.metadata)
-                    .is_some_and(|o| o.kind == "Job" && o.name == target.name),
-                "PersistentVolumeClaim" => spec.is_some_and(|s| {
-                    s.volumes.as_deref().unwrap_or_default().iter().any(|v| {
-                        v.persistent_volume_claim
-                            .as_ref()
-                            .is_some_and(|c| c.claim_name == target.name)
-                    })
-                }),
-                "ReplicaSet" => controller(&p.metadata).is_some_and(|o| o.name == target.name),
-                _ => false,
-            };
-            related || workload.is_some_and(|w| pod_workload_matches(p, set, w))
-        })
-        .collect();
-    // Unhealthy pods first, then newest.
-    others.sort_by_key(|p| {
-        let healthy = p
-            .status
-            .as_ref()
-            .and_then(|s| s.container_statuses.as_ref())
-            .is_some_and(|cs| cs.iter().all(|c| c.ready));
-        (
-            healthy,
-            std::cmp::Reverse(p.metadata.creation_timestamp.as_ref().map(|t| t.0)),
-        )
-    });
-    pods.extend(
-        others
-            .into_iter()
-            .take(MAX_SIBLINGS + usize::from(pods.is_empty())),
-    );
-    pods
-}
-
 /// Gathers the evidence about `target` from `set` and `logs`, bounded by `spec`.
 pub fn gather(
     set: &ObjectSet,
@@ -163,59 +121,29 @@ pub fn gather(
 ) -> Evidence {
     let mut evidence = Evidence::default();
     let ns = target.namespace.as_deref();
-    let pods = related_pods(set, target, workload);
-    // Objects whose events matter.
-    let mut about: BTreeSet<(String, String)> = BTreeSet::new();
-    about.insert((target.kind.clone(), target.name.clone()));
-    if let Some(w) = workload {
-        about.insert((w.kind.clone(), w.name.clone()));
-    }
-    let mut nodes: BTreeSet<String> = BTreeSet::new();
-    let mut claims: BTreeSet<String> = BTreeSet::new();
-    let mut config_refs: BTreeSet<(String, String)> = BTreeSet::new();
-    for pod in &pods {
+    let scope = scope(set, target, workload, spec);
+    for pod in &scope.pods {
         let facts = facts::pod(pod, workload_of_pod(pod, set));
-        about.insert(("Pod".into(), facts.name.clone()));
-        if let Some(owner) = &facts.owner {
-            about.insert((owner.kind.clone(), owner.name.clone()));
-        }
-        nodes.extend(facts.node.clone());
-        claims.extend(facts.claims.iter().cloned());
-        for c in facts.all_containers() {
-            config_refs.extend(
-                c.config_refs
-                    .iter()
-                    .map(|r| (r.kind.clone(), r.name.clone())),
-            );
-        }
         evidence.push(
             format!("pod/{}/{}", facts.namespace, facts.name),
             Facts::pod(facts),
         );
     }
-    if target.kind == "Node" {
-        nodes.insert(target.name.clone());
-    }
-    if target.kind == "PersistentVolumeClaim" {
-        claims.insert(target.name.clone());
-    }
-    gather_workload(set, target, workload, spec, &mut evidence, &mut about);
-    for name in &nodes {
+    gather_workload(set, target, workload, spec, &mut evidence);
+    for name in &scope.nodes {
         if let Some(node) = find(&set.nodes, None, name) {
             evidence.push(format!("node/{name}"), Facts::Node(facts::node(node)));
         }
-        about.insert(("Node".into(), name.clone()));
     }
-    for name in &claims {
+    for name in &scope.claims {
         if let Some(claim) = find(&set.claims, ns, name) {
             evidence.push(
                 format!("pvc/{}/{name}", ns.unwrap_or("")),
                 Facts::Claim(facts::claim(claim)),
             );
         }
-        about.insert(("PersistentVolumeClaim".into(), name.clone()));
     }
-    for (kind, name) in &config_refs {
+    for (kind, name) in &scope.config_refs {
         let found = match kind.as_str() {
             "ConfigMap" => find(&set.config_maps, ns, name).map(facts::config_map),
             _ => find(&set.secrets, ns, name).map(facts::secret),
@@ -228,28 +156,40 @@ pub fn gather(
         }
     }
     if let Some(ns) = ns {
-        for quota in set
-            .quotas
-            .iter()
-            .filter(|q| q.metadata.namespace.as_deref() == Some(ns))
-        {
-            let q = facts::quota(quota);
-            evidence.push(format!("quota/{ns}/{}", q.name), Facts::Quota(q));
-        }
-        for range in set
-            .limit_ranges
-            .iter()
-            .filter(|r| r.metadata.namespace.as_deref() == Some(ns))
-        {
-            let r = facts::limit_range(range);
-            evidence.push(format!("limitrange/{ns}/{}", r.name), Facts::LimitRange(r));
-        }
+        gather_namespace(set, ns, &mut evidence);
     }
-    gather_events(set, &about, ns, &mut evidence);
-    for pod in pods.iter().take(MAX_LOGGED_PODS) {
+    gather_events(set, &scope.about, ns, &mut evidence);
+    for pod in scope.logged_pods() {
         gather_logs(pod, spec, logs, &mut evidence);
     }
     evidence
+}
+
+/// The namespace's quotas and limit ranges, by name (whatever order they were listed in).
+fn gather_namespace(set: &ObjectSet, ns: &str, evidence: &mut Evidence) {
+    let in_ns = |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+        meta.namespace.as_deref() == Some(ns)
+    };
+    let mut quotas: Vec<_> = set
+        .quotas
+        .iter()
+        .filter(|q| in_ns(&q.metadata))
+        .map(facts::quota)
+        .collect();
+    quotas.sort_by(|a, b| a.name.cmp(&b.name));
+    for q in quotas {
+        evidence.push(format!("quota/{ns}/{}", q.name), Facts::Quota(q));
+    }
+    let mut ranges: Vec<_> = set
+        .limit_ranges
+        .iter()
+        .filter(|r| in_ns(&r.metadata))
+        .map(facts::limit_range)
+        .collect();
+    ranges.sort_by(|a, b| a.name.cmp(&b.name));
+    for r in ranges {
+        evidence.push(format!("limitrange/{ns}/{}", r.name), Facts::LimitRange(r));
+    }
 }
 
 fn gather_workload(
@@ -258,38 +198,38 @@ fn gather_workload(
     workload: Option<&ObjectRef>,
     spec: &EvidenceSpec,
     evidence: &mut Evidence,
-    about: &mut BTreeSet<(String, String)>,
 ) {
     let ns = target.namespace.as_deref();
     if let Some(w) = workload.filter(|w| w.kind == "Deployment")
         && let Some(d) = find(&set.deployments, ns, &w.name)
     {
         let rollout = facts::rollout(d, &set.replica_sets, spec.rollout_history);
-        for r in &rollout.revisions {
-            about.insert(("ReplicaSet".into(), r.replica_set.clone()));
-        }
         evidence.push(
             format!("rollout/{}/{}", ns.unwrap_or(""), w.name),
             Facts::rollout(rollout),
         );
     }
-    let cron = workload
-        .filter(|w| w.kind == "CronJob")
-        .map(|w| w.name.clone());
-    for job in &set.jobs {
-        let jf = facts::job(job);
-        let is_target = target.kind == "Job" && jf.name == target.name;
-        let same_cron = cron.is_some() && jf.owner.as_ref().map(|o| &o.name) == cron.as_ref();
-        if (is_target || same_cron) && Some(jf.namespace.as_str()) == ns {
-            about.insert(("Job".into(), jf.name.clone()));
-            evidence.push(format!("job/{}/{}", jf.namespace, jf.name), Facts::Job(jf));
-        }
+    // The target Job first, then the CronJob's other runs by name.
+    let mut jobs: Vec<_> = set
+        .jobs
+        .iter()
+        .map(facts::job)
+        .filter(|jf| is_gathered_job(jf, target, workload))
+        .collect();
+    jobs.sort_by_key(|j| {
+        (
+            !(target.kind == "Job" && j.name == target.name),
+            j.name.clone(),
+        )
+    });
+    for jf in jobs {
+        evidence.push(format!("job/{}/{}", jf.namespace, jf.name), Facts::Job(jf));
     }
-    if let Some(name) = cron
-        && let Some(c) = find(&set.cron_jobs, ns, &name)
+    if let Some(w) = workload.filter(|w| w.kind == "CronJob")
+        && let Some(c) = find(&set.cron_jobs, ns, &w.name)
     {
         evidence.push(
-            format!("cronjob/{}/{name}", ns.unwrap_or("")),
+            format!("cronjob/{}/{}", ns.unwrap_or(""), w.name),
             Facts::CronJob(facts::cron_job(c)),
         );
     }
@@ -318,7 +258,12 @@ fn gather_events(
                 || (quota_event && about.iter().any(|(k, _)| k == "Deployment"))
         })
         .collect();
-    relevant.sort_by_key(|e| std::cmp::Reverse(events::last_seen(e)));
+    // Newest first, ties by name, so the order never depends on how the events were listed.
+    relevant.sort_by(|a, b| {
+        let key =
+            |e: &k8s_openapi::api::core::v1::Event| (events::last_seen(e), e.metadata.name.clone());
+        key(b).cmp(&key(a))
+    });
     relevant.truncate(MAX_EVENTS);
     relevant.reverse();
     for (i, e) in relevant.into_iter().enumerate() {

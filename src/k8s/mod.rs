@@ -1,12 +1,17 @@
-//! Kubernetes: objects and the pure conversions from them to signals and evidence. The live
-//! watchers, gatherers, executor and verifier build on these.
+//! Kubernetes: objects and the pure conversions from them to signals, evidence and verdicts
+//! (`detect`, `facts`, `scope`, `gather`), and the edges that call the apiserver: `collect`
+//! (the live gatherer), `verify`, `execute` and `watch` (watchers → signals). `access` declares which API calls each makes.
 
+pub mod access;
+pub mod collect;
 pub mod detect;
 pub mod events;
 pub mod execute;
 pub mod facts;
 pub mod gather;
 pub mod objects;
+pub mod scope;
+pub mod verify;
 pub mod watch;
 
 #[cfg(test)]

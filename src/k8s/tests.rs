@@ -91,3 +91,31 @@ fn a_node_raises_not_ready_and_each_pressure() {
         .collect();
     assert_eq!(reasons, vec!["NotReady", "DiskPressure"]);
 }
+
+#[test]
+fn literal_secrets_in_a_pod_template_never_reach_the_rollout_evidence() {
+    let deployment: k8s_openapi::api::apps::v1::Deployment = serde_yaml_ng::from_str(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api, namespace: shop}\n\
+         spec:\n  selector: {matchLabels: {app: api}}\n  template:\n    spec:\n      containers:\n\
+         \x20     - name: api\n        image: shop/api:v2\n\
+         \x20       args: ['--token=abc123', '--port=8080']\n\
+         \x20       env:\n\
+         \x20       - {name: DB_PASSWORD, value: hunter2}\n\
+         \x20       - {name: DATABASE_URL, value: 'postgres://app:s3cr3t@db:5432/shop'}\n\
+         \x20       - {name: DEPLOY_ENV, value: production}\n",
+    )
+    .expect("deployment yaml");
+    let rollout = crate::k8s::facts::rollout(&deployment, &[], 5);
+    let api = &rollout.template[0];
+    assert_eq!(api.env["DB_PASSWORD"], "<redacted>");
+    assert_eq!(
+        api.env["DATABASE_URL"],
+        "postgres://app:<redacted>@db:5432/shop"
+    );
+    assert_eq!(api.env["DEPLOY_ENV"], "production");
+    assert_eq!(api.args, vec!["--token=<redacted>", "--port=8080"]);
+    let text = serde_json::to_string(&rollout).expect("json");
+    for secret in ["hunter2", "s3cr3t", "abc123"] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+}

@@ -13,9 +13,10 @@ use crate::domain::incident::Severity;
 use crate::domain::plan::Plan;
 use crate::domain::policy::Policy;
 use crate::domain::signal::{ObjectRef, Signal};
-use crate::k8s::gather::{gather, workload_of_job, workload_of_pod};
+use crate::k8s::detect;
+use crate::k8s::gather::gather;
+pub use crate::k8s::gather::workload_of;
 use crate::k8s::objects::{ObjectSet, find};
-use crate::k8s::{detect, facts};
 use crate::pipeline::{decide, fingerprint, select};
 use crate::rules::RuleSet;
 
@@ -52,28 +53,6 @@ pub struct Replayed {
     pub diagnosis: Diagnosis,
     /// The policy-checked plan.
     pub plan: Plan,
-}
-
-/// Resolves the workload of an object in the set.
-pub fn workload_of(objects: &ObjectSet, target: &ObjectRef) -> Option<ObjectRef> {
-    let ns = target.namespace.as_deref();
-    match target.kind.as_str() {
-        "Pod" => find(&objects.pods, ns, &target.name).and_then(|p| workload_of_pod(p, objects)),
-        "Job" => Some(workload_of_job(
-            find(&objects.jobs, ns, &target.name).map(|j| &j.metadata),
-            ns,
-            &target.name,
-        )),
-        "ReplicaSet" => find(&objects.replica_sets, ns, &target.name)
-            .and_then(|rs| facts::controller(&rs.metadata))
-            .map(|o| ObjectRef {
-                kind: o.kind.clone(),
-                namespace: target.namespace.clone(),
-                name: o.name.clone(),
-            }),
-        "Deployment" | "CronJob" | "StatefulSet" | "DaemonSet" => Some(target.clone()),
-        _ => None,
-    }
 }
 
 /// The signals the detectors raise for `target`, falling back to Warning events about it.

@@ -1,7 +1,11 @@
-//! Reads deploy/rbac.yaml and maps an HTTP call to the (apiGroup, resource, verb) RBAC checks.
+//! Reads deploy/rbac.yaml, maps an HTTP call to the (apiGroup, resource, verb) RBAC checks, and
+//! checks the calls a component's contract tests saw against its declaration in
+//! `nightshift::k8s::access`.
+#![allow(dead_code)]
 
 use std::collections::BTreeSet;
 
+use nightshift::k8s::access::ApiAccess;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -71,6 +75,11 @@ impl ClusterRole {
 
 /// (apiGroup, resource[/subresource], verb) for a request, as the apiserver's authorizer sees it.
 pub fn classify(method: &str, path: &str) -> (String, String, String) {
+    // A path may carry its query: `?watch=true` (or `watch=1`) makes a list a watch.
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let watching = query
+        .split('&')
+        .any(|kv| kv == "watch=true" || kv == "watch=1");
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     let (group, rest) = match parts.first() {
         Some(&"api") => (String::new(), &parts[2..]),
@@ -90,6 +99,7 @@ pub fn classify(method: &str, path: &str) -> (String, String, String) {
     let named = rest.len() >= 2;
     let verb = match (method, named) {
         ("GET", true) => "get",
+        ("GET", false) if watching => "watch",
         ("GET", false) => "list",
         ("PATCH", _) => "patch",
         ("PUT", _) => "update",
@@ -98,4 +108,31 @@ pub fn classify(method: &str, path: &str) -> (String, String, String) {
         _ => "unknown",
     };
     (group, resource, verb.to_owned())
+}
+
+fn key(a: &ApiAccess) -> (String, String, String) {
+    (a.group.to_owned(), a.resource.to_owned(), a.verb.to_owned())
+}
+
+/// Every call in `seen` is in the component's declaration.
+pub fn assert_declared(component: &str, seen: &[(String, String)], declared: &[ApiAccess]) {
+    let declared: BTreeSet<_> = declared.iter().map(key).collect();
+    for (method, path) in seen {
+        let (group, resource, verb) = classify(method, path);
+        assert!(
+            declared.contains(&(group.clone(), resource.clone(), verb.clone())),
+            "the {component} called {method} {path} ({verb} on {resource}, group {group:?}), which its declaration lacks"
+        );
+    }
+}
+
+/// Every access the component declares was made by some call in `seen`.
+pub fn assert_exercised(component: &str, seen: &[(String, String)], declared: &[ApiAccess]) {
+    let made: BTreeSet<_> = seen.iter().map(|(m, p)| classify(m, p)).collect();
+    for access in declared {
+        assert!(
+            made.contains(&key(access)),
+            "the {component} declares {access:?} but no contract test exercised it"
+        );
+    }
 }

@@ -1,0 +1,295 @@
+//! The order of a gathering, most telling first so a timeout costs the least: the target and
+//! its owner chain, rollout history and sibling pods; then, from what the pure
+//! [`scope`](crate::k8s::scope) says the evidence covers, events, logs, nodes, claims and
+//! ConfigMaps, and the namespace's quotas and limit ranges.
+
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Event, LimitRange, Node, PersistentVolumeClaim, Pod, ResourceQuota,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::api::ListParams;
+use kube::core::Selector;
+
+use super::fetch::{Fetch, upsert};
+use super::logs;
+use crate::domain::playbook::EvidenceSpec;
+use crate::k8s::facts::controller;
+use crate::k8s::gather::workload_of;
+use crate::k8s::objects::find;
+use crate::k8s::scope::scope;
+
+/// Runs every step; stops early only when the caller's timeout drops it.
+pub(super) async fn run(f: &mut Fetch, spec: &EvidenceSpec) {
+    f.stage = "the target";
+    let target = f.target.clone();
+    ensure(f, &target.kind, &target.name).await;
+    f.stage = "owners";
+    owners(f).await;
+    f.stage = "rollout history";
+    history(f).await;
+    f.stage = "pods";
+    pods(f).await;
+    let needs = Needs::of(f, spec);
+    f.stage = "events";
+    for (kind, name) in &needs.about {
+        events(f, kind, name).await;
+    }
+    f.stage = "logs";
+    logs::read(f, &needs.logged, spec).await;
+    f.stage = "nodes, claims and config";
+    for (kind, names) in [
+        ("Node", &needs.nodes),
+        ("PersistentVolumeClaim", &needs.claims),
+        ("ConfigMap", &needs.config_maps),
+    ] {
+        for name in names {
+            ensure(f, kind, name).await;
+        }
+    }
+    f.stage = "quotas and limit ranges";
+    namespace_limits(f).await;
+    f.stage = "done";
+}
+
+/// What the evidence will cover, from the objects fetched so far.
+struct Needs {
+    about: Vec<(String, String)>,
+    logged: Vec<Pod>,
+    nodes: Vec<String>,
+    claims: Vec<String>,
+    /// ConfigMaps only: Secrets are never read, not even by name.
+    config_maps: Vec<String>,
+}
+
+impl Needs {
+    fn of(f: &Fetch, spec: &EvidenceSpec) -> Needs {
+        let scope = scope(&f.set, &f.target, f.workload.as_ref(), spec);
+        Needs {
+            about: scope.about.iter().cloned().collect(),
+            logged: scope.logged_pods().cloned().collect(),
+            nodes: scope.nodes.iter().cloned().collect(),
+            claims: scope.claims.iter().cloned().collect(),
+            config_maps: scope
+                .config_refs
+                .iter()
+                .filter(|(kind, _)| kind == "ConfigMap")
+                .map(|(_, name)| name.clone())
+                .collect(),
+        }
+    }
+}
+
+/// Fetches one object of a kind the gatherer reads, in the target's namespace, unless the set
+/// already holds it.
+async fn ensure(f: &mut Fetch, kind: &str, name: &str) {
+    let ns = f.namespace();
+    let nsr = ns.as_deref();
+    macro_rules! namespaced {
+        ($ty:ty, $field:ident) => {{
+            let Some(ns) = nsr else { return };
+            if find(&f.set.$field, Some(ns), name).is_none() {
+                let api = f.namespaced::<$ty>(ns);
+                if let Some(object) = f.get(api, name).await {
+                    upsert(&mut f.set.$field, object);
+                }
+            }
+        }};
+    }
+    match kind {
+        "Pod" => namespaced!(Pod, pods),
+        "ReplicaSet" => namespaced!(ReplicaSet, replica_sets),
+        "Deployment" => namespaced!(Deployment, deployments),
+        "Job" => namespaced!(Job, jobs),
+        "CronJob" => namespaced!(CronJob, cron_jobs),
+        "PersistentVolumeClaim" => namespaced!(PersistentVolumeClaim, claims),
+        "ConfigMap" => namespaced!(ConfigMap, config_maps),
+        "Node" if find(&f.set.nodes, None, name).is_none() => {
+            let api = f.cluster::<Node>();
+            if let Some(node) = f.get(api, name).await {
+                upsert(&mut f.set.nodes, node);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Follows controller references up from the target (Pod → ReplicaSet | Job, ReplicaSet →
+/// Deployment, Job → CronJob), then resolves and fetches the workload.
+async fn owners(f: &mut Fetch) {
+    let ns = f.namespace();
+    let ns = ns.as_deref();
+    let pod_owner = (f.target.kind == "Pod")
+        .then(|| find(&f.set.pods, ns, &f.target.name))
+        .flatten()
+        .and_then(|p| controller(&p.metadata))
+        .map(|o| (o.kind.clone(), o.name.clone()));
+    if let Some((kind, name)) = pod_owner.filter(|(k, _)| k == "ReplicaSet" || k == "Job") {
+        ensure(f, &kind, &name).await;
+    }
+    let up: Vec<(String, String)> = f
+        .set
+        .replica_sets
+        .iter()
+        .map(|rs| &rs.metadata)
+        .chain(f.set.jobs.iter().map(|j| &j.metadata))
+        .filter_map(controller)
+        .filter(|o| o.kind == "Deployment" || o.kind == "CronJob")
+        .map(|o| (o.kind.clone(), o.name.clone()))
+        .collect();
+    for (kind, name) in up {
+        ensure(f, &kind, &name).await;
+    }
+    if f.workload.is_none() {
+        f.workload = workload_of(&f.set, &f.target);
+    }
+    if let Some(w) = f.workload.clone() {
+        ensure(f, &w.kind, &w.name).await;
+    }
+}
+
+fn selector_of(selector: &LabelSelector) -> Option<String> {
+    Selector::try_from(selector.clone())
+        .ok()
+        .filter(|s| !s.selects_all())
+        .map(|s| s.to_string())
+}
+
+/// A Deployment's ReplicaSets (rollout history), or a CronJob's Jobs (its recent runs).
+async fn history(f: &mut Fetch) {
+    let (Some(ns), Some(w)) = (f.namespace(), f.workload.clone()) else {
+        return;
+    };
+    let limit = f.limits.max_history;
+    match w.kind.as_str() {
+        "Deployment" => {
+            let selector = find(&f.set.deployments, Some(&ns), &w.name)
+                .and_then(|d| selector_of(&d.spec.selector));
+            let Some(selector) = selector else { return };
+            let params = ListParams::default().labels(&selector).limit(limit);
+            for rs in f.list(f.namespaced::<ReplicaSet>(&ns), params).await {
+                upsert(&mut f.set.replica_sets, rs);
+            }
+        }
+        "CronJob" => {
+            let params = ListParams::default().limit(limit);
+            for job in f.list(f.namespaced::<Job>(&ns), params).await {
+                let owned = controller(&job.metadata)
+                    .is_some_and(|o| o.kind == "CronJob" && o.name == w.name);
+                if owned {
+                    upsert(&mut f.set.jobs, job);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The pods that may concern the target: its workload's (by label selector), those on a target
+/// node, or those of the namespace for a target claim; each list bounded.
+async fn pods(f: &mut Fetch) {
+    let ns = f.namespace();
+    let limit = ListParams::default().limit(f.limits.max_pods);
+    let (api, params) = match (f.target.kind.as_str(), ns) {
+        ("Node", _) => {
+            let field = format!("spec.nodeName={}", f.target.name);
+            (f.cluster::<Pod>(), limit.fields(&field))
+        }
+        ("PersistentVolumeClaim", Some(ns)) => (f.namespaced::<Pod>(&ns), limit),
+        (_, Some(ns)) => match owner_selector(f, &ns) {
+            Some(selector) => (f.namespaced::<Pod>(&ns), limit.labels(&selector)),
+            None => return,
+        },
+        (_, None) => return,
+    };
+    for pod in f.list(api, params).await {
+        upsert(&mut f.set.pods, pod);
+    }
+}
+
+/// Labels that differ between pods of one StatefulSet or DaemonSet.
+const PER_POD_LABELS: &[&str] = &[
+    "statefulset.kubernetes.io/pod-name",
+    "apps.kubernetes.io/pod-index",
+    "controller-revision-hash",
+    "pod-template-generation",
+    "pod-template-hash",
+];
+
+/// The pod selector of the target Job, else of the workload (Deployment, ReplicaSet, Job);
+/// for a workload nightshift does not read (StatefulSet, DaemonSet), the target pod's labels
+/// without those that differ per pod. The pure gatherer keeps only pods of the same owner.
+fn owner_selector(f: &Fetch, ns: &str) -> Option<String> {
+    let set = &f.set;
+    let job = |name: &str| {
+        find(&set.jobs, Some(ns), name)?
+            .spec
+            .as_ref()?
+            .selector
+            .clone()
+    };
+    if f.target.kind == "Job" {
+        return job(&f.target.name).as_ref().and_then(selector_of);
+    }
+    let w = f.workload.as_ref()?;
+    let selector = match w.kind.as_str() {
+        "Deployment" => Some(
+            find(&set.deployments, Some(ns), &w.name)?
+                .spec
+                .selector
+                .clone(),
+        ),
+        "ReplicaSet" => Some(
+            find(&set.replica_sets, Some(ns), &w.name)?
+                .spec
+                .selector
+                .clone(),
+        ),
+        "Job" => job(&w.name),
+        _ if f.target.kind == "Pod" => {
+            let pod = find(&set.pods, Some(ns), &f.target.name)?;
+            let labels = pod.metadata.labels.clone().unwrap_or_default();
+            let shared = labels
+                .into_iter()
+                .filter(|(k, _)| !PER_POD_LABELS.contains(&k.as_str()));
+            Some(LabelSelector {
+                match_labels: Some(shared.collect()),
+                match_expressions: None,
+            })
+        }
+        _ => None,
+    };
+    selector.as_ref().and_then(selector_of)
+}
+
+/// Events about one object (`core/v1`, by `fieldSelector`, bounded). Node events live outside
+/// any namespace the incident is in, so they are listed across namespaces.
+async fn events(f: &mut Fetch, kind: &str, name: &str) {
+    let field = format!("involvedObject.kind={kind},involvedObject.name={name}");
+    let params = ListParams::default()
+        .fields(&field)
+        .limit(f.limits.max_events_per_object);
+    let api = match f.namespace() {
+        Some(ns) if kind != "Node" => f.namespaced::<Event>(&ns),
+        _ => f.cluster::<Event>(),
+    };
+    for event in f.list(api, params).await {
+        upsert(&mut f.set.events, event);
+    }
+}
+
+/// The namespace's ResourceQuotas and LimitRanges.
+async fn namespace_limits(f: &mut Fetch) {
+    let Some(ns) = f.namespace() else { return };
+    let params = ListParams::default().limit(f.limits.max_namespace_objects);
+    for quota in f
+        .list(f.namespaced::<ResourceQuota>(&ns), params.clone())
+        .await
+    {
+        upsert(&mut f.set.quotas, quota);
+    }
+    for range in f.list(f.namespaced::<LimitRange>(&ns), params).await {
+        upsert(&mut f.set.limit_ranges, range);
+    }
+}

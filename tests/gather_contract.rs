@@ -1,0 +1,371 @@
+//! Contract tests for the live gatherer, against a fake apiserver (tower-test): the exact method
+//! and URI (labelSelector, fieldSelector, limit, tailLines, limitBytes, previous) of every call
+//! for each kind of target, that Secrets are never requested, that a failed or refused request
+//! degrades the evidence instead of failing (more in tests/gather_degrades.rs), and that the
+//! calls are exactly the gatherer's declared API access (`k8s::access::GATHERER`).
+
+use nightshift::domain::playbook::EvidenceSpec;
+use nightshift::domain::signal::ObjectRef;
+use nightshift::k8s::access::GATHERER;
+use nightshift::k8s::collect::{GatherError, GatherLimits};
+use serde_json::{Value, json};
+
+mod apiserver;
+mod gather_support;
+mod rbac;
+
+use apiserver::{Call, Reply, Seen, get, list};
+use gather_support::objects as obj;
+use gather_support::{
+    APPS, BATCH, SHOP, empty, events_uri, gather_with, ids, log_uri, namespace_limits,
+};
+
+static SEEN: Seen = Seen::new(Vec::new());
+
+fn crash_loop_calls() -> Vec<Call> {
+    let (target, sibling) = (obj::TARGET, obj::SIBLING);
+    let mut calls = vec![
+        get(
+            format!("{SHOP}/pods/{target}"),
+            Reply::Json(obj::crashing_pod()),
+        ),
+        get(
+            format!("{APPS}/replicasets/api-7d9f8c6b5"),
+            Reply::Json(obj::replica_set(2, "7d9f8c6b5", "v2")),
+        ),
+        get(
+            format!("{APPS}/deployments/api"),
+            Reply::Json(obj::deployment()),
+        ),
+        get(
+            format!("{APPS}/replicasets?&labelSelector=app%3Dapi&limit=50"),
+            Reply::Json(list(
+                "ReplicaSetList",
+                vec![
+                    obj::replica_set(1, "5b7f8c9d4", "v1"),
+                    obj::replica_set(2, "7d9f8c6b5", "v2"),
+                ],
+            )),
+        ),
+        get(
+            format!("{SHOP}/pods?&labelSelector=app%3Dapi&limit=50"),
+            Reply::Json(list(
+                "PodList",
+                vec![obj::crashing_pod(), obj::healthy_pod(sibling)],
+            )),
+        ),
+        get(
+            events_uri(Some("shop"), "Deployment", "api"),
+            empty("EventList"),
+        ),
+        get(events_uri(None, "Node", "worker-1"), Reply::Status(500)),
+        get(
+            events_uri(Some("shop"), "PersistentVolumeClaim", "data"),
+            empty("EventList"),
+        ),
+        get(events_uri(Some("shop"), "Pod", sibling), empty("EventList")),
+        get(
+            events_uri(Some("shop"), "Pod", target),
+            Reply::Json(list("EventList", vec![obj::back_off_event()])),
+        ),
+        get(
+            events_uri(Some("shop"), "ReplicaSet", "api-5b7f8c9d4"),
+            empty("EventList"),
+        ),
+        get(
+            events_uri(Some("shop"), "ReplicaSet", "api-7d9f8c6b5"),
+            empty("EventList"),
+        ),
+        get(
+            log_uri(target, true, 201, 131072),
+            Reply::Text(obj::STACK_TRACE.into()),
+        ),
+        get(
+            log_uri(sibling, false, 201, 131072),
+            Reply::Text("started\n".into()),
+        ),
+        get("/api/v1/nodes/worker-1", Reply::Json(obj::node())),
+        get(
+            format!("{SHOP}/persistentvolumeclaims/data"),
+            Reply::Json(obj::claim()),
+        ),
+        get(format!("{SHOP}/configmaps/api-env"), Reply::Status(404)),
+    ];
+    calls.extend(namespace_limits(
+        Reply::Json(list("ResourceQuotaList", vec![obj::quota()])),
+        Reply::Status(403),
+    ));
+    calls
+}
+
+async fn contract_a_crash_looping_pod_is_gathered_with_its_owners_siblings_events_and_logs() {
+    let target = ObjectRef::namespaced("Pod", "shop", obj::TARGET);
+    let workload = ObjectRef::namespaced("Deployment", "shop", "api");
+    let gathered = gather_with(
+        &SEEN,
+        GatherLimits::default(),
+        target,
+        Some(workload.clone()),
+        EvidenceSpec::default(),
+        crash_loop_calls(),
+    )
+    .await;
+    let ids = ids(&gathered);
+    for id in [
+        "pod/shop/api-7d9f8c6b5-x2k4q",
+        "pod/shop/api-5b7f8c9d4-h7gkl",
+        "rollout/shop/api",
+        "node/worker-1",
+        "pvc/shop/data",
+        "quota/shop/compute",
+        "event/shop/api-7d9f8c6b5-x2k4q.18e99e8fd10329b7",
+        "log/api-7d9f8c6b5-x2k4q/api/previous",
+        "log/api-5b7f8c9d4-h7gkl/api",
+    ] {
+        assert!(ids.contains(&id), "{id} missing from {ids:?}");
+    }
+    assert!(
+        !ids.iter()
+            .any(|id| id.starts_with("configmap/") || id.starts_with("secret/")),
+        "{ids:?}"
+    );
+    let (_, rollout) = gathered.evidence.rollouts().next().expect("rollout");
+    assert_eq!(rollout.revisions.len(), 2);
+    assert_eq!(gathered.workload, Some(workload));
+    let labels: Vec<&str> = gathered
+        .errors
+        .iter()
+        .map(GatherError::metric_label)
+        .collect();
+    assert_eq!(labels, vec!["api", "forbidden"], "{:?}", gathered.errors);
+    assert!(gathered.errors[0].to_string().contains("list events"));
+    assert!(!gathered.timed_out());
+}
+
+#[tokio::test]
+async fn a_crash_looping_pod_is_gathered_with_its_owners_siblings_events_and_logs() {
+    contract_a_crash_looping_pod_is_gathered_with_its_owners_siblings_events_and_logs().await;
+}
+
+#[tokio::test]
+async fn secrets_are_never_requested_even_when_the_pod_references_them() {
+    let pod = obj::crashing_pod();
+    let text = pod.to_string();
+    assert!(text.contains("secretKeyRef") && text.contains("imagePullSecrets"));
+    contract_a_crash_looping_pod_is_gathered_with_its_owners_siblings_events_and_logs().await;
+    let seen = SEEN.lock().expect("lock").clone();
+    assert!(
+        !seen.iter().any(|(_, path)| path.contains("/secrets")),
+        "{seen:?}"
+    );
+}
+
+async fn contract_a_failed_job_of_a_cronjob_is_gathered_with_the_cronjobs_recent_runs() {
+    let mut calls = vec![
+        get(
+            format!("{BATCH}/jobs/sync-2901"),
+            Reply::Json(obj::job("sync-2901", true)),
+        ),
+        get(
+            format!("{BATCH}/cronjobs/sync"),
+            Reply::Json(obj::cron_job()),
+        ),
+        get(
+            format!("{BATCH}/jobs?&limit=50"),
+            Reply::Json(list(
+                "JobList",
+                vec![
+                    obj::job("sync-2900", true),
+                    obj::job("sync-2901", true),
+                    obj::job("other-1", false),
+                ],
+            )),
+        ),
+        get(
+            format!(
+                "{SHOP}/pods?&labelSelector=batch.kubernetes.io%2Fcontroller-uid%3Duid-sync-2901&limit=50"
+            ),
+            Reply::Json(list("PodList", vec![obj::job_pod()])),
+        ),
+        get(
+            events_uri(Some("shop"), "CronJob", "sync"),
+            empty("EventList"),
+        ),
+        get(
+            events_uri(Some("shop"), "Job", "sync-2900"),
+            empty("EventList"),
+        ),
+        get(
+            events_uri(Some("shop"), "Job", "sync-2901"),
+            empty("EventList"),
+        ),
+        get(
+            events_uri(Some("shop"), "Pod", "sync-2901-q7x2p"),
+            empty("EventList"),
+        ),
+        get(
+            format!(
+                "{SHOP}/pods/sync-2901-q7x2p/log?&container=sync&limitBytes=131072&tailLines=201"
+            ),
+            Reply::Text("psycopg.OperationalError: connection refused\n".into()),
+        ),
+    ];
+    calls.extend(namespace_limits(
+        empty("ResourceQuotaList"),
+        empty("LimitRangeList"),
+    ));
+    let target = ObjectRef::namespaced("Job", "shop", "sync-2901");
+    let gathered = gather_with(
+        &SEEN,
+        GatherLimits::default(),
+        target,
+        None,
+        EvidenceSpec::default(),
+        calls,
+    )
+    .await;
+    let ids = ids(&gathered);
+    for id in [
+        "job/shop/sync-2901",
+        "job/shop/sync-2900",
+        "cronjob/shop/sync",
+        "log/sync-2901-q7x2p/sync",
+    ] {
+        assert!(ids.contains(&id), "{id} missing from {ids:?}");
+    }
+    assert!(
+        !ids.contains(&"job/shop/other-1"),
+        "a Job of no CronJob of ours"
+    );
+    assert_eq!(
+        gathered.workload,
+        Some(ObjectRef::namespaced("CronJob", "shop", "sync"))
+    );
+    assert!(gathered.errors.is_empty(), "{:?}", gathered.errors);
+}
+
+#[tokio::test]
+async fn a_failed_job_of_a_cronjob_is_gathered_with_the_cronjobs_recent_runs() {
+    contract_a_failed_job_of_a_cronjob_is_gathered_with_the_cronjobs_recent_runs().await;
+}
+
+async fn contract_a_node_is_gathered_with_the_pods_on_it_across_namespaces() {
+    let calls = vec![
+        get("/api/v1/nodes/worker-1", Reply::Json(obj::node())),
+        get(
+            "/api/v1/pods?&fieldSelector=spec.nodeName%3Dworker-1&limit=50",
+            Reply::Json(list("PodList", vec![obj::bare_pod()])),
+        ),
+        get(events_uri(None, "Node", "worker-1"), empty("EventList")),
+        get(events_uri(None, "Pod", "cache-0"), empty("EventList")),
+        get(
+            log_uri("cache-0", false, 201, 131072),
+            Reply::Text("ready\n".into()),
+        ),
+    ];
+    let target = ObjectRef::cluster("Node", "worker-1");
+    let gathered = gather_with(
+        &SEEN,
+        GatherLimits::default(),
+        target,
+        None,
+        EvidenceSpec::default(),
+        calls,
+    )
+    .await;
+    assert_eq!(
+        ids(&gathered),
+        vec!["pod/shop/cache-0", "node/worker-1", "log/cache-0/api"]
+    );
+    assert!(gathered.errors.is_empty(), "{:?}", gathered.errors);
+}
+
+#[tokio::test]
+async fn a_node_is_gathered_with_the_pods_on_it_across_namespaces() {
+    contract_a_node_is_gathered_with_the_pods_on_it_across_namespaces().await;
+}
+
+#[tokio::test]
+async fn pods_of_a_statefulset_are_listed_by_the_labels_its_pods_share() {
+    let mut calls = vec![
+        get(
+            format!("{SHOP}/pods/db-1"),
+            Reply::Json(obj::stateful_pod("db-1")),
+        ),
+        get(
+            format!("{SHOP}/pods?&labelSelector=app%3Ddb&limit=50"),
+            Reply::Json(list(
+                "PodList",
+                vec![obj::stateful_pod("db-0"), obj::stateful_pod("db-1")],
+            )),
+        ),
+        get(events_uri(Some("shop"), "Pod", "db-0"), empty("EventList")),
+        get(events_uri(Some("shop"), "Pod", "db-1"), empty("EventList")),
+        get(
+            events_uri(Some("shop"), "StatefulSet", "db"),
+            empty("EventList"),
+        ),
+        get(
+            log_uri("db-1", false, 201, 131072),
+            Reply::Text("ready\n".into()),
+        ),
+        get(log_uri("db-0", false, 201, 131072), Reply::Text("".into())),
+    ];
+    calls.extend(namespace_limits(
+        empty("ResourceQuotaList"),
+        empty("LimitRangeList"),
+    ));
+    let target = ObjectRef::namespaced("Pod", "shop", "db-1");
+    let gathered = gather_with(
+        &SEEN,
+        GatherLimits::default(),
+        target,
+        None,
+        EvidenceSpec::default(),
+        calls,
+    )
+    .await;
+    assert_eq!(
+        ids(&gathered),
+        vec!["pod/shop/db-1", "pod/shop/db-0", "log/db-1/api"],
+        "an empty log is no evidence"
+    );
+    assert_eq!(
+        gathered.workload,
+        Some(ObjectRef::namespaced("StatefulSet", "shop", "db"))
+    );
+}
+
+#[tokio::test]
+async fn every_call_the_gatherer_makes_is_declared_and_every_declared_access_is_exercised() {
+    // Run the contracts here too, so this test does not depend on test order.
+    contract_a_crash_looping_pod_is_gathered_with_its_owners_siblings_events_and_logs().await;
+    contract_a_failed_job_of_a_cronjob_is_gathered_with_the_cronjobs_recent_runs().await;
+    contract_a_node_is_gathered_with_the_pods_on_it_across_namespaces().await;
+    let seen = SEEN.lock().expect("lock").clone();
+    rbac::assert_declared("gatherer", &seen, GATHERER);
+    rbac::assert_exercised("gatherer", &seen, GATHERER);
+}
+
+#[test]
+fn the_fixture_objects_parse_as_kubernetes_objects() {
+    let docs: Vec<Value> = vec![
+        obj::crashing_pod(),
+        obj::healthy_pod(obj::SIBLING),
+        obj::deployment(),
+        obj::replica_set(1, "5b7f8c9d4", "v1"),
+        obj::job("sync-2901", true),
+        obj::cron_job(),
+        obj::job_pod(),
+        obj::node(),
+        obj::claim(),
+        obj::quota(),
+        obj::back_off_event(),
+        json!({"kind": "List", "items": [obj::bare_pod(), obj::bare_pod_restarted()]}),
+    ];
+    let mut set = nightshift::k8s::objects::ObjectSet::default();
+    for (i, doc) in docs.into_iter().enumerate() {
+        set.add(doc, "contract", i + 1).expect("a valid object");
+    }
+    assert_eq!(set.pods.len(), 5);
+}
