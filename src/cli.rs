@@ -114,6 +114,10 @@ pub enum Command {
         /// With --detect: crashes to measure.
         #[arg(long, default_value_t = 200)]
         changes: usize,
+        /// With --detect: also measure a `nightshift run` process's memory on a cluster of
+        /// this many pods.
+        #[arg(long)]
+        rss_pods: Option<usize>,
         /// Rule directories.
         #[command(flatten)]
         dirs: RuleDirs,

@@ -153,15 +153,20 @@ pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
             detect,
             pods,
             changes,
+            rss_pods,
             dirs,
         } => {
-            let (rules, playbooks) = rule_dirs(&dirs, &settings);
-            let rules = RuleSet::load(&rules, &playbooks)?;
+            let (rules_dir, playbooks_dir) = rule_dirs(&dirs, &settings);
+            let rules = RuleSet::load(&rules_dir, &playbooks_dir)?;
             if detect {
                 print!(
                     "{}",
                     crate::bench::detect::latency(pods, changes, rules).await?
                 );
+                if let Some(n) = rss_pods {
+                    let report = crate::bench::detect::rss(n, &rules_dir, &playbooks_dir).await?;
+                    print!("{report}");
+                }
                 return Ok(ExitCode::SUCCESS);
             }
             let cases = if cases.is_empty() {

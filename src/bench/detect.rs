@@ -173,3 +173,69 @@ fn table(pods: usize, samples: &mut [f64]) -> String {
     let _ = writeln!(out, "  max               {:.2} ms", pct(1.0));
     out
 }
+
+/// Resident memory of a real `nightshift run` process (this binary, as a child) watching a
+/// simulated cluster of `pods` pods, once its watchers have listed everything and memory has
+/// settled. The cluster runs in this process, so it does not count.
+pub async fn rss(
+    pods: usize,
+    rules: &std::path::Path,
+    playbooks: &std::path::Path,
+) -> Result<String> {
+    let dir = tempfile::tempdir()?;
+    let shutdown = CancellationToken::new();
+    let _stop = shutdown.clone().drop_guard();
+    let (_cluster, kubeconfig) = serve_cluster(pods, dir.path(), &shutdown).await?;
+    let store = format!("sqlite://{}", dir.path().join("rss.db").display());
+    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+        .arg("run")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["--store", &store])
+        .arg("--rules")
+        .arg(rules)
+        .arg("--playbooks")
+        .arg(playbooks)
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting `nightshift run`")?;
+    let pid = child.id().context("the daemon exited at once")?;
+    let mut readings: Vec<u64> = Vec::new();
+    for _ in 0..120 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if let Some(status) = child.try_wait()? {
+            anyhow::bail!("`nightshift run` exited early: {status}");
+        }
+        readings.push(status_kib(pid, "VmRSS:")?);
+        let settled = readings.len() >= 6
+            && readings[readings.len() - 4..]
+                .windows(2)
+                .all(|w| w[0].abs_diff(w[1]) < 256);
+        if settled {
+            break;
+        }
+    }
+    let rss = readings.last().copied().unwrap_or(0);
+    let peak = status_kib(pid, "VmHWM:")?;
+    child.kill().await.ok();
+    let mut out = String::new();
+    let _ = writeln!(out, "daemon memory: `nightshift run` watching {pods} pods");
+    let _ = writeln!(
+        out,
+        "  RSS settled       {:.1} MiB   (target ≤ 64 MiB)",
+        rss as f64 / 1024.0
+    );
+    let _ = writeln!(out, "  RSS peak          {:.1} MiB", peak as f64 / 1024.0);
+    Ok(out)
+}
+
+fn status_kib(pid: u32, field: &str) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .context("reading the daemon's /proc status (Linux only)")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("no {field} in /proc/{pid}/status"))
+}
