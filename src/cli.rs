@@ -135,7 +135,9 @@ pub enum SimCommand {
         /// Where to write the kubeconfig.
         #[arg(long, default_value = "nightshift-sim.kubeconfig")]
         kubeconfig: PathBuf,
-        /// Objects to load at start (multi-document YAML, as `kubectl get -o yaml` prints).
+        /// A scenario to run (docs/scenarios.md: nodes, objects, image behaviours, a
+        /// timeline; the controllers and kubelets run), or plain objects to load as they
+        /// are (multi-document YAML, as `kubectl get -o yaml` prints; nothing runs).
         #[arg(long)]
         scenario: Option<PathBuf>,
     },

@@ -235,12 +235,19 @@ async fn sim_serve(
         "the simulated cluster listens on loopback only, not {listen}"
     );
     let cluster = crate::sim::SimCluster::new();
+    let mut running = None;
     if let Some(path) = scenario {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        cluster
-            .apply_yaml(&text)
-            .with_context(|| format!("loading {}", path.display()))?;
+        if crate::sim::scenario::is_object_yaml(&text) {
+            cluster
+                .apply_yaml(&text)
+                .with_context(|| format!("loading {}", path.display()))?;
+        } else {
+            let loaded = crate::sim::scenario::Scenario::from_yaml(&text, path)?;
+            loaded.install(&cluster)?;
+            running = Some(loaded);
+        }
     }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -258,6 +265,13 @@ async fn sim_serve(
         let _ = tokio::signal::ctrl_c().await;
         on_signal.cancel();
     });
+    if let Some(loaded) = &running {
+        loaded.start(&cluster, shutdown.clone());
+        eprintln!(
+            "scenario {}: controllers running, timeline started",
+            loaded.path().display()
+        );
+    }
     crate::sim::serve(cluster, listener, shutdown).await?;
     Ok(())
 }

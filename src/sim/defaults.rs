@@ -103,6 +103,21 @@ fn default_container(c: &mut Map<String, Value>) {
     default_field(c, "terminationMessagePath", json!("/dev/termination-log"));
     default_field(c, "terminationMessagePolicy", json!("File"));
     default_field(c, "resources", json!({}));
+    for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+        if let Some(Value::Object(p)) = c.get_mut(probe) {
+            default_probe(p);
+        }
+    }
+}
+
+fn default_probe(p: &mut Map<String, Value>) {
+    default_field(p, "timeoutSeconds", json!(1));
+    default_field(p, "periodSeconds", json!(10));
+    default_field(p, "successThreshold", json!(1));
+    default_field(p, "failureThreshold", json!(3));
+    if let Some(Value::Object(http)) = p.get_mut("httpGet") {
+        default_field(http, "scheme", json!("HTTP"));
+    }
 }
 
 /// The status a new object starts with when created over the API (client-sent status is

@@ -86,6 +86,21 @@ impl Ids {
         Ids { state: seed }
     }
 
+    /// Seeded explicitly, for deterministic names in tests and scenarios.
+    pub fn seeded(seed: u64) -> Self {
+        Ids { state: seed }
+    }
+
+    /// `len` lowercase hex digits (container ids, event name stamps).
+    pub fn hex(&mut self, len: usize) -> String {
+        let mut out = String::with_capacity(len + 16);
+        while out.len() < len {
+            out.push_str(&format!("{:016x}", self.next()));
+        }
+        out.truncate(len);
+        out
+    }
+
     fn next(&mut self) -> u64 {
         // splitmix64
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);

@@ -5,9 +5,13 @@
 //! [`write_kubeconfig`] points them at it. Controllers and the kubelet model write through
 //! the library methods ([`SimCluster::apply`], [`SimCluster::update_with`],
 //! [`SimCluster::set_log`], ...), which notify watches like any API write.
+//! [`controllers`] makes the cluster move (deployments, ReplicaSets, scheduler, nodes,
+//! kubelets whose containers behave as their image says); [`scenario`] loads a starting
+//! cluster, image behaviours and a timeline of breakages (`docs/scenarios.md`).
 
 mod bookkeeping;
 mod collection;
+pub mod controllers;
 mod defaults;
 mod discovery;
 pub mod errors;
@@ -22,6 +26,7 @@ mod pod_status;
 mod printers;
 pub mod resources;
 mod router;
+pub mod scenario;
 mod selector;
 pub mod store;
 mod subresources;
