@@ -75,6 +75,13 @@ pub enum Command {
         #[arg(value_enum)]
         which: SchemaKind,
     },
+    /// The whole loop in under a minute: a simulated cluster on loopback, the daemon against
+    /// it over HTTP, a broken release, and what nightshift does about it, narrated.
+    Demo {
+        /// Where to write nightshift-demo.db and nightshift-demo-report.md.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
     /// Run the daemon: watch the cluster, open incidents, gather, diagnose, plan, wait for
     /// approvals (`incidents approve`), execute, verify.
     Run {

@@ -77,6 +77,10 @@ pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
         Command::Incidents {
             command: IncidentsCommand::Deny(args),
         } => answer(args, Decision::Denied, &settings, &mut stdout).await,
+        Command::Demo { dir } => {
+            let paths = crate::demo::DemoPaths::in_dir(&dir);
+            crate::demo::run(settings, &paths, &mut stdout).await
+        }
         Command::Run {
             kubeconfig,
             listen,

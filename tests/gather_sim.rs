@@ -135,21 +135,12 @@ fn kubelet_serves_previous(id: &str, evidence: &Evidence) -> bool {
     })
 }
 
-/// The simulated cluster serves no LimitRanges yet: no evidence of them, and a 404 listing them.
-fn sim_lacks(id: &str) -> bool {
-    id.starts_with("limitrange/")
-}
-
-fn sim_lacks_api(error: &str) -> bool {
-    error.starts_with("list limitranges in ") && error.contains("404")
-}
-
 /// Differences in the essentials: offline items missing or different live.
 fn missing_or_different(c: &Compared) -> Vec<String> {
     let live = essentials(&c.live);
     essentials(&c.offline.evidence)
         .into_iter()
-        .filter(|(id, _)| !kubelet_serves_previous(id, &c.offline.evidence) && !sim_lacks(id))
+        .filter(|(id, _)| !kubelet_serves_previous(id, &c.offline.evidence))
         .filter_map(|(id, facts)| match live.get(&id) {
             None => Some(format!("{id}: missing live")),
             Some(got) if *got != facts => Some(format!("{id}: differs live")),
@@ -162,7 +153,7 @@ fn missing_or_different(c: &Compared) -> Vec<String> {
 async fn a_crash_looping_deployment_pod_is_gathered_live_exactly_as_replay_gathers_it() {
     let dir = root().join("fixtures/incidents/payments-api-missing-deploy-env-after-v2-3-1");
     let c = compare(&dir, &rules()).await.expect("an incident");
-    let errors: Vec<&String> = c.live_errors.iter().filter(|e| !sim_lacks_api(e)).collect();
+    let errors: Vec<&String> = c.live_errors.iter().collect();
     assert!(errors.is_empty(), "{errors:?}");
     pretty_assertions::assert_eq!(essentials(&c.live), essentials(&c.offline.evidence));
     let (_, rollout) = c.live.rollouts().next().expect("rollout history");

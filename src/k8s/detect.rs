@@ -117,8 +117,10 @@ pub fn pod(pod: &Pod, workload: Option<ObjectRef>, now: Timestamp) -> Vec<Signal
                     ContainerStateKind::Running,
                 ));
             }
-            Some(ContainerState::Running { .. })
-                if !c.ready && facts.phase.as_deref() == Some("Running") =>
+            Some(ContainerState::Running { started_at })
+                if !c.ready
+                    && facts.phase.as_deref() == Some("Running")
+                    && not_ready_long_enough(*started_at, now) =>
             {
                 not_ready.push(with(
                     base("ContainerNotReady", None),
@@ -184,6 +186,16 @@ fn restarting_recently(c: &crate::domain::evidence::ContainerFacts, now: Timesta
             if *exit_code != 0 && now.duration_since(*at) <= jiff::SignedDuration::from_hours(1)
     );
     c.restart_count >= RESTARTS_THAT_MATTER && recent_failure
+}
+
+/// A running container that is not Ready is starting up, not failing, until this long after it
+/// started (every rollout has not-ready pods for a while; kube-prometheus waits 15 minutes).
+pub const NOT_READY_AFTER: jiff::SignedDuration = jiff::SignedDuration::from_mins(2);
+
+/// Whether a container started at `started_at` has been not Ready for long enough to matter. An
+/// unknown start time counts as long enough: the status is all there is.
+fn not_ready_long_enough(started_at: Option<Timestamp>, now: Timestamp) -> bool {
+    started_at.is_none_or(|at| now.duration_since(at) >= NOT_READY_AFTER)
 }
 
 /// How many restarts make a running container worth an incident.

@@ -54,6 +54,21 @@ fn a_running_container_that_keeps_failing_is_restarting_but_an_old_failure_is_no
 }
 
 #[test]
+fn a_container_not_ready_is_raised_only_after_it_has_had_time_to_start() {
+    let starting = pod(
+        "  phase: Running\n  containerStatuses: [{name: api, image: x, imageID: x, ready: false, restartCount: 0, state: {running: {startedAt: '2026-11-20T02:29:30Z'}}}]\n",
+    );
+    assert!(
+        reasons(&starting).is_empty(),
+        "30s after start it is still starting up"
+    );
+    let stuck = pod(
+        "  phase: Running\n  containerStatuses: [{name: api, image: x, imageID: x, ready: false, restartCount: 0, state: {running: {startedAt: '2026-11-20T02:25:00Z'}}}]\n",
+    );
+    assert_eq!(reasons(&stuck), vec!["ContainerNotReady"]);
+}
+
+#[test]
 fn a_pod_stuck_in_its_init_containers_is_raised_after_ten_minutes() {
     let stuck = pod(
         "  phase: Pending\n  conditions: [{type: PodScheduled, status: 'True'}, {type: Initialized, status: 'False', reason: ContainersNotInitialized}]\n  initContainerStatuses: [{name: wait, image: x, imageID: x, ready: false, restartCount: 0, state: {running: {}}}]\n",

@@ -122,6 +122,14 @@ pub static RESOURCES: &[ResourceType] = &[
         true,
         &["quota"],
     )),
+    rt(
+        "",
+        "limitranges",
+        "limitrange",
+        "LimitRange",
+        true,
+        &["limits"],
+    ),
     workload(
         rt(
             "apps",

@@ -12,7 +12,8 @@ pub struct Sim {
     pub cluster: SimCluster,
     /// A client for it.
     pub client: kube::Client,
-    shutdown: CancellationToken,
+    /// Cancelled when the `Sim` is dropped; give it to whatever runs beside the cluster.
+    pub shutdown: CancellationToken,
     _dir: tempfile::TempDir,
 }
 
