@@ -1,6 +1,7 @@
 //! The watchers against the simulated cluster over HTTP: a crash-looping pod raises a signal
 //! naming its Deployment (through the cached ReplicaSet); namespaces outside the scope raise
-//! nothing; Warning events older than the freshness window are history, not signals.
+//! nothing; Warning events older than the freshness window are history, not signals; a pod that
+//! waits on the clock is looked at again when its time comes.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -117,17 +118,64 @@ async fn a_crash_looping_pod_raises_a_signal_that_names_its_deployment() {
 
 #[tokio::test]
 async fn namespaces_outside_the_scope_raise_nothing() {
+    let cluster = fixture_cluster();
+    // The same broken workload again in a namespace the scope keeps.
+    let objects = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(CASE)
+            .join("objects.yaml"),
+    )
+    .expect("objects");
+    cluster
+        .apply_yaml(&objects.replace("namespace: payments", "namespace: ledger"))
+        .expect("objects load");
     let scope = NamespaceScope {
         include: vec![Glob::new("*").expect("glob")],
         exclude: vec![Glob::new("pay*").expect("glob")],
     };
-    let mut running = watching(fixture_cluster(), scope).await;
+    let mut running = watching(cluster, scope).await;
     let signals = collect(&mut running, Duration::from_secs(2)).await;
+    assert!(
+        signals
+            .iter()
+            .any(|s| s.reason == "CrashLoopBackOff"
+                && s.target.namespace.as_deref() == Some("ledger")),
+        "the namespace in scope is watched: {signals:#?}"
+    );
     assert!(
         signals
             .iter()
             .all(|s| s.target.namespace.as_deref() != Some("payments")),
         "{signals:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_pod_that_stays_not_ready_past_its_start_up_time_is_raised_without_another_update() {
+    let cluster = SimCluster::new();
+    let started = (jiff::Timestamp::now() - jiff::SignedDuration::from_secs(117)).to_string();
+    let pod = serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "api-0", "namespace": "shop", "creationTimestamp": started},
+        "spec": {"nodeName": "worker-1", "containers": [{"name": "api", "image": "shop/api:1"}]},
+        "status": {
+            "phase": "Running",
+            "conditions": [{"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "False"}],
+            "containerStatuses": [{"name": "api", "image": "shop/api:1", "imageID": "", "ready": false,
+                "restartCount": 0, "state": {"running": {"startedAt": started}}}]
+        }
+    });
+    cluster.apply(pod).expect("pod");
+    let mut running = watching(cluster, NamespaceScope::default()).await;
+    let early = collect(&mut running, Duration::from_millis(500)).await;
+    assert!(
+        early.iter().all(|s| s.reason != "ContainerNotReady"),
+        "still within its start-up time: {early:#?}"
+    );
+    let later = collect(&mut running, Duration::from_secs(8)).await;
+    assert!(
+        later.iter().any(|s| s.reason == "ContainerNotReady"),
+        "the pod never changed, yet its start-up time ran out: {later:#?}"
     );
 }
 

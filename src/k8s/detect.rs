@@ -198,6 +198,31 @@ fn not_ready_long_enough(started_at: Option<Timestamp>, now: Timestamp) -> bool 
     started_at.is_none_or(|at| now.duration_since(at) >= NOT_READY_AFTER)
 }
 
+/// When `pod`, unchanged, would next raise a signal that [`pod`] does not raise at `now`: a
+/// container not Ready once it has had [`NOT_READY_AFTER`] to start, a scheduled pod still
+/// Pending once [`STUCK_AFTER`] has passed. A stuck pod's status may not change again for hours,
+/// so whoever watches it must look again then. `None`: nothing waits on the clock.
+pub fn pod_recheck_at(pod: &Pod, now: Timestamp) -> Option<Timestamp> {
+    let facts = facts::pod(pod, None);
+    let running = facts.phase.as_deref() == Some("Running");
+    let not_ready = facts.all_containers().filter_map(|c| match &c.state {
+        Some(ContainerState::Running {
+            started_at: Some(at),
+        }) if running && !c.ready => at.checked_add(NOT_READY_AFTER).ok(),
+        _ => None,
+    });
+    let scheduled = facts.condition("PodScheduled").is_some_and(|c| c.is_true());
+    let pending = facts
+        .created_at
+        .filter(|_| facts.phase.as_deref() == Some("Pending") && scheduled)
+        // stuck_pending wants strictly more than STUCK_AFTER.
+        .and_then(|at| {
+            at.checked_add(STUCK_AFTER + jiff::SignedDuration::from_secs(1))
+                .ok()
+        });
+    not_ready.chain(pending).filter(|at| *at > now).min()
+}
+
 /// How many restarts make a running container worth an incident.
 pub const RESTARTS_THAT_MATTER: i32 = 3;
 

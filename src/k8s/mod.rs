@@ -1,6 +1,7 @@
 //! Kubernetes: objects and the pure conversions from them to signals, evidence and verdicts
 //! (`detect`, `facts`, `scope`, `gather`), and the edges that call the apiserver: `collect`
-//! (the live gatherer), `verify`, `execute` and `watch` (watchers → signals). `access` declares which API calls each makes.
+//! (the live gatherer), `verify`, `execute` and `watch` (watchers → signals, with `recheck`
+//! for pods that wait on the clock). `access` declares which API calls each makes.
 
 pub mod access;
 pub mod collect;
@@ -10,6 +11,7 @@ pub mod execute;
 pub mod facts;
 pub mod gather;
 pub mod objects;
+pub mod recheck;
 pub mod scope;
 pub mod verify;
 pub mod watch;

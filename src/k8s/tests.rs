@@ -134,3 +134,54 @@ fn literal_secrets_in_a_pod_template_never_reach_the_rollout_evidence() {
         assert!(!text.contains(secret), "{secret} leaked: {text}");
     }
 }
+
+#[test]
+fn a_container_not_yet_ready_is_looked_at_again_when_its_start_up_time_is_over() {
+    let starting = pod(
+        "  phase: Running\n  conditions: [{type: PodScheduled, status: 'True'}]\n  containerStatuses: [{name: api, image: x, imageID: x, ready: false, restartCount: 0, state: {running: {startedAt: '2026-11-20T02:29:30Z'}}}]\n",
+    );
+    let at = detect::pod_recheck_at(&starting, now()).expect("a time to look again");
+    assert_eq!(at, "2026-11-20T02:31:30Z".parse::<Timestamp>().expect("ts"));
+    assert!(reasons(&starting).is_empty());
+    let later: Vec<String> = detect::pod(&starting, None, at)
+        .into_iter()
+        .map(|s| s.reason)
+        .collect();
+    assert_eq!(
+        later,
+        vec!["ContainerNotReady"],
+        "unchanged, it is raised then"
+    );
+    assert_eq!(
+        detect::pod_recheck_at(&starting, at),
+        None,
+        "once raised, nothing more waits on the clock"
+    );
+}
+
+#[test]
+fn a_pending_pod_is_looked_at_again_when_it_would_count_as_stuck() {
+    let pending = pod(
+        "  phase: Pending\n  conditions: [{type: PodScheduled, status: 'True'}, {type: Initialized, status: 'False'}]\n  initContainerStatuses: [{name: wait, image: busybox, imageID: '', ready: false, restartCount: 0, state: {running: {startedAt: '2026-11-20T02:00:01Z'}}}]\n  containerStatuses: [{name: api, image: x, imageID: '', ready: false, restartCount: 0, state: {waiting: {reason: PodInitializing}}}]\n",
+    );
+    let early: Timestamp = "2026-11-20T02:05:00Z".parse().expect("ts");
+    assert!(detect::pod(&pending, None, early).is_empty());
+    let at = detect::pod_recheck_at(&pending, early).expect("a time to look again");
+    let then: Vec<String> = detect::pod(&pending, None, at)
+        .into_iter()
+        .map(|s| s.reason)
+        .collect();
+    assert_eq!(then, vec!["InitStuck"]);
+}
+
+#[test]
+fn a_healthy_or_already_raised_pod_waits_on_nothing() {
+    let healthy = pod(
+        "  phase: Running\n  conditions: [{type: PodScheduled, status: 'True'}, {type: Ready, status: 'True'}]\n  containerStatuses: [{name: api, image: x, imageID: x, ready: true, restartCount: 0, state: {running: {startedAt: '2026-11-20T02:00:05Z'}}}]\n",
+    );
+    assert_eq!(detect::pod_recheck_at(&healthy, now()), None);
+    let crashing = pod(
+        "  phase: Running\n  containerStatuses: [{name: api, image: x, imageID: x, ready: false, restartCount: 4, state: {waiting: {reason: CrashLoopBackOff}}}]\n",
+    );
+    assert_eq!(detect::pod_recheck_at(&crashing, now()), None);
+}

@@ -3,7 +3,8 @@
 //! stores are kept only where current state is needed to name a pod's workload (ReplicaSets →
 //! Deployment, Jobs → CronJob); pods themselves are not cached, so memory stays flat with the
 //! cluster's size. A re-list replays every object: dedup happens in the engine and the store,
-//! never here.
+//! never here. Pods that wait on the clock (not Ready yet, Pending) are kept in [`Rechecks`] until
+//! their time and looked at again then, since a stuck pod may never change again.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -25,11 +26,15 @@ use crate::domain::scope::NamespaceScope;
 use crate::domain::signal::{ObjectRef, Signal};
 use crate::k8s::gather::{workload_of_job, workload_of_pod};
 use crate::k8s::objects::ObjectSet;
+use crate::k8s::recheck::Rechecks;
 use crate::k8s::{detect, events, facts};
 
 /// Warning events last seen longer ago than this are history, not signals (a restarted daemon
 /// lists up to an hour of old events).
 pub const EVENT_FRESHNESS: SignedDuration = SignedDuration::from_mins(5);
+
+/// How often pods waiting on the clock are looked for.
+const RECHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What the watchers share: the scope, the caches that name workloads, and the signal sink.
 #[derive(Clone)]
@@ -39,6 +44,8 @@ pub struct Watch {
     jobs: Store<Job>,
     /// Pod (namespace, name) → its workload, for events about pods.
     pods: Arc<Mutex<HashMap<(String, String), ObjectRef>>>,
+    /// Pods to look at again when their time comes.
+    rechecks: Arc<Mutex<Rechecks>>,
     sink: mpsc::Sender<Signal>,
 }
 
@@ -57,6 +64,7 @@ pub async fn run(
         replica_sets: rs_store,
         jobs: job_store,
         pods: Arc::default(),
+        rechecks: Arc::default(),
         sink,
     };
     let rs = stream::<ReplicaSet>(&client).reflect(rs_writer);
@@ -72,6 +80,7 @@ pub async fn run(
             Watch::deployment,
         )),
         tokio::spawn(drive(stream::<Node>(&client), watch.clone(), Watch::node)),
+        tokio::spawn(recheck(watch.clone())),
     ];
     shutdown.cancelled().await;
     for task in tasks {
@@ -122,9 +131,38 @@ where
     }
 }
 
+/// Every [`RECHECK_EVERY`], runs the detectors again over the pods whose time has come.
+async fn recheck(watch: Watch) {
+    let mut tick = tokio::time::interval(RECHECK_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let now = Timestamp::now();
+        let due = watch
+            .rechecks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take_due(now);
+        for pod in due {
+            for signal in watch.pod(&pod, false, now) {
+                if watch.sink.send(signal).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
 impl Watch {
     fn pod(&self, pod: &Pod, deleted: bool, now: Timestamp) -> Vec<Signal> {
         let key = (pod.namespace().unwrap_or_default(), pod.name_any());
+        let mut rechecks = self.rechecks.lock().unwrap_or_else(PoisonError::into_inner);
+        if deleted {
+            rechecks.forget(&key);
+        } else {
+            rechecks.track(key.clone(), pod, detect::pod_recheck_at(pod, now));
+        }
+        drop(rechecks);
         let mut pods = self.pods.lock().unwrap_or_else(PoisonError::into_inner);
         if deleted {
             pods.remove(&key);

@@ -1,0 +1,115 @@
+//! Pods to look at again later. Some detectors wait on the clock (a container not Ready after
+//! its start-up time, a pod Pending for ten minutes), and a pod stuck that way may not change
+//! again for hours, so no watch event would ever show it to them again. The watchers keep such
+//! pods here, with the time [`detect::pod_recheck_at`](crate::k8s::detect::pod_recheck_at)
+//! gives, and run the detectors over them when it comes. Only pods waiting on the clock are
+//! kept, and each only until its time (or its next update, or its deletion).
+
+use std::collections::HashMap;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Pod;
+
+/// A pod's namespace and name.
+pub type PodKey = (String, String);
+
+/// Pods waiting on the clock, each with the time to look at it again.
+#[derive(Default)]
+pub struct Rechecks {
+    due: HashMap<PodKey, (Timestamp, Pod)>,
+}
+
+impl Rechecks {
+    /// Records the pod's latest state: kept until `at` when it waits on the clock, forgotten
+    /// when it does not (`at` is `None`).
+    pub fn track(&mut self, key: PodKey, pod: &Pod, at: Option<Timestamp>) {
+        match at {
+            Some(at) => {
+                self.due.insert(key, (at, pod.clone()));
+            }
+            None => {
+                self.due.remove(&key);
+            }
+        }
+    }
+
+    /// Forgets a deleted pod.
+    pub fn forget(&mut self, key: &PodKey) {
+        self.due.remove(key);
+    }
+
+    /// Removes and returns the pods whose time has come by `now`.
+    pub fn take_due(&mut self, now: Timestamp) -> Vec<Pod> {
+        let keys: Vec<PodKey> = self
+            .due
+            .iter()
+            .filter(|(_, (at, _))| *at <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.into_iter()
+            .filter_map(|k| self.due.remove(&k).map(|(_, pod)| pod))
+            .collect()
+    }
+
+    /// How many pods wait.
+    pub fn len(&self) -> usize {
+        self.due.len()
+    }
+
+    /// Whether none wait.
+    pub fn is_empty(&self) -> bool {
+        self.due.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().expect("timestamp")
+    }
+
+    fn pod(name: &str) -> (PodKey, Pod) {
+        let mut pod = Pod::default();
+        pod.metadata.name = Some(name.into());
+        (("shop".into(), name.into()), pod)
+    }
+
+    #[test]
+    fn a_pod_comes_back_when_its_time_comes_and_only_once() {
+        let mut r = Rechecks::default();
+        let (key, p) = pod("api-1");
+        r.track(key, &p, Some(ts("2026-11-20T02:02:00Z")));
+        assert!(r.take_due(ts("2026-11-20T02:01:59Z")).is_empty());
+        let due = r.take_due(ts("2026-11-20T02:02:00Z"));
+        assert_eq!(due.len(), 1);
+        assert!(r.take_due(ts("2026-11-20T03:00:00Z")).is_empty());
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn an_update_that_waits_on_nothing_or_a_deletion_forgets_the_pod() {
+        let mut r = Rechecks::default();
+        let (a, pa) = pod("api-1");
+        let (b, pb) = pod("api-2");
+        r.track(a.clone(), &pa, Some(ts("2026-11-20T02:02:00Z")));
+        r.track(b.clone(), &pb, Some(ts("2026-11-20T02:02:00Z")));
+        assert_eq!(r.len(), 2);
+        r.track(a, &pa, None);
+        r.forget(&b);
+        assert!(r.take_due(ts("2026-11-20T03:00:00Z")).is_empty());
+    }
+
+    #[test]
+    fn the_latest_state_and_time_replace_the_earlier_ones() {
+        let mut r = Rechecks::default();
+        let (key, mut p) = pod("api-1");
+        r.track(key.clone(), &p, Some(ts("2026-11-20T02:02:00Z")));
+        p.metadata.resource_version = Some("42".into());
+        r.track(key, &p, Some(ts("2026-11-20T02:10:00Z")));
+        assert!(r.take_due(ts("2026-11-20T02:05:00Z")).is_empty());
+        let due = r.take_due(ts("2026-11-20T02:10:00Z"));
+        assert_eq!(due[0].metadata.resource_version.as_deref(), Some("42"));
+    }
+}
