@@ -4,6 +4,14 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# The fidelity tests run the real kubectl against the simulated cluster; without it they fail
+# (NIGHTSHIFT_SKIP_KUBECTL=1 skips them on purpose, loudly). Say so before a long build.
+if [[ "${NIGHTSHIFT_SKIP_KUBECTL:-}" != 1 ]] && [[ -z "${NIGHTSHIFT_KUBECTL:-}" ]] &&
+    ! command -v kubectl >/dev/null && [[ ! -x /usr/bin/kubectl ]]; then
+    echo "test.sh: kubectl is not installed; the fidelity tests need it (or NIGHTSHIFT_SKIP_KUBECTL=1)" >&2
+    exit 1
+fi
+
 services="$(scripts/services.sh)"
 eval "$services"
 trap 'scripts/services.sh stop >/dev/null 2>&1 || true' EXIT

@@ -1,6 +1,6 @@
 //! Contract tests for the executor, against a fake apiserver (tower-test): for each catalog
 //! action, the exact method, URI (with dryRun and fieldManager) and body; a refused plan makes
-//! no call at all; and the calls the executor makes are exactly its declared API access
+//! no call at all; a paused Deployment is not rolled back; and the calls the executor makes are exactly its declared API access
 //! (`k8s::access::EXECUTOR`), which deploy/rbac.yaml must grant (tests/rbac_role.rs).
 
 use std::sync::Mutex;
@@ -62,7 +62,7 @@ fn executor() -> (Executor, Handle<Request<Body>, Response<Body>>) {
 }
 
 fn now() -> Timestamp {
-    "2026-11-20T02:30:00Z".parse().expect("timestamp")
+    "2026-11-20T02:30:00.318Z".parse().expect("timestamp")
 }
 
 fn plan(tool: Tool, params: Value) -> Plan {
@@ -110,7 +110,8 @@ async fn expect_calls(plan: Plan, calls: impl Fn(&str) -> Vec<Call>) -> Vec<Outc
 
 fn deployment() -> Value {
     json!({"apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "api", "namespace": "shop", "uid": "d-1"},
+        "metadata": {"name": "api", "namespace": "shop", "uid": "d-1", "annotations": {
+            "deployment.kubernetes.io/revision": "2", "kubernetes.io/change-cause": "deploy shop/api:v2"}},
         "spec": {"selector": {"matchLabels": {"app": "api"}},
             "template": {"metadata": {"labels": {"app": "api"}}, "spec": {"containers": [{"name": "api", "image": "shop/api:v2"}]}}}})
 }
@@ -118,17 +119,26 @@ fn deployment() -> Value {
 fn replica_set(revision: u32, image: &str, hash: &str) -> Value {
     json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
         "metadata": {"name": format!("api-{hash}"), "namespace": "shop",
-            "annotations": {"deployment.kubernetes.io/revision": revision.to_string()},
+            "annotations": {"deployment.kubernetes.io/revision": revision.to_string(),
+                "deployment.kubernetes.io/desired-replicas": "2",
+                "kubernetes.io/change-cause": format!("deploy {image}")},
             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "api", "uid": "d-1", "controller": true}]},
         "spec": {"selector": {"matchLabels": {"app": "api", "pod-template-hash": hash}},
             "template": {"metadata": {"labels": {"app": "api", "pod-template-hash": hash}}, "spec": {"containers": [{"name": "api", "image": image}]}}}})
 }
 
 async fn contract_rollback_replaces_the_template_with_the_target_revision_minus_its_hash() {
-    let p = plan(
-        Tool::DeploymentRollback,
+    for params in [
         json!({"namespace": "shop", "name": "api", "to_revision": 1}),
-    );
+        // No revision named: the one before the newest, as kubectl rollout undo.
+        json!({"namespace": "shop", "name": "api"}),
+    ] {
+        contract_rollback_to_revision_1(params).await;
+    }
+}
+
+async fn contract_rollback_to_revision_1(params: Value) {
+    let p = plan(Tool::DeploymentRollback, params);
     let outcomes = expect_calls(p, |params| {
         vec![
             Call { method: "GET", uri: "/apis/apps/v1/namespaces/shop/deployments/api".into(), body: None, reply: deployment() },
@@ -142,8 +152,13 @@ async fn contract_rollback_replaces_the_template_with_the_target_revision_minus_
             Call {
                 method: "PATCH",
                 uri: format!("/apis/apps/v1/namespaces/shop/deployments/api?&{params}"),
-                body: Some(json!([{"op": "replace", "path": "/spec/template", "value":
-                    {"metadata": {"labels": {"app": "api"}}, "spec": {"containers": [{"name": "api", "image": "shop/api:v1"}]}}}])),
+                body: Some(json!([
+                    {"op": "replace", "path": "/spec/template", "value":
+                        {"metadata": {"labels": {"app": "api"}}, "spec": {"containers": [{"name": "api", "image": "shop/api:v1"}]}}},
+                    // The revision's annotations, but the controller's bookkeeping stays.
+                    {"op": "add", "path": "/metadata/annotations", "value": {
+                        "deployment.kubernetes.io/revision": "2", "kubernetes.io/change-cause": "deploy shop/api:v1"}},
+                ])),
                 reply: deployment(),
             },
         ]
@@ -235,6 +250,19 @@ async fn contract_pod_delete_cordon_and_suspend_call_their_objects() {
                 method: "PATCH",
                 uri: format!("/api/v1/nodes/worker-3?&{params}"),
                 body: Some(json!({"spec": {"unschedulable": true}})),
+                reply: node.clone(),
+            }]
+        },
+    )
+    .await;
+    expect_calls(
+        plan(Tool::NodeUncordon, json!({"name": "worker-3"})),
+        |params| {
+            // As kubectl uncordon: the field is removed, not set to false.
+            vec![Call {
+                method: "PATCH",
+                uri: format!("/api/v1/nodes/worker-3?&{params}"),
+                body: Some(json!({"spec": {"unschedulable": null}})),
                 reply: node.clone(),
             }]
         },
@@ -333,4 +361,35 @@ async fn set_resources_patches_only_the_named_container_limit() {
 #[tokio::test]
 async fn pod_delete_cordon_and_suspend_call_their_objects() {
     contract_pod_delete_cordon_and_suspend_call_their_objects().await;
+}
+
+#[tokio::test]
+async fn a_paused_deployment_is_not_rolled_back_and_nothing_is_patched() {
+    let p = plan(
+        Tool::DeploymentRollback,
+        json!({"namespace": "shop", "name": "api"}),
+    );
+    let (executor, handle) = executor();
+    let mut paused = deployment();
+    paused["spec"]["paused"] = json!(true);
+    let server = tokio::spawn(serve(
+        handle,
+        vec![Call {
+            method: "GET",
+            uri: "/apis/apps/v1/namespaces/shop/deployments/api".into(),
+            body: None,
+            reply: paused,
+        }],
+    ));
+    let approval = approved(&p);
+    let clearance = Clearance {
+        approval: Some(&approval),
+        auto: None,
+        namespace: Some("shop"),
+    };
+    let result = run_plan(&executor, &p, &clearance, now()).await;
+    let err = result.expect_err("a paused deployment is refused");
+    assert!(err.to_string().contains("paused"), "{err}");
+    server.await.expect("only the GET");
+    drop(executor);
 }

@@ -1,7 +1,8 @@
 //! For each catalog action, doing it with the real kubectl and doing it with nightshift's
-//! executor, on two identical simulated clusters, leaves the same cluster state.
+//! executor, on two identical simulated clusters, leaves the same cluster state. Without
+//! kubectl the tests fail, unless NIGHTSHIFT_SKIP_KUBECTL=1 skips them on purpose.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use jiff::{SignedDuration, Timestamp};
@@ -14,7 +15,7 @@ use nightshift::sim::{SimCluster, serve, write_kubeconfig};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-const KUBECTL: &str = "/usr/bin/kubectl";
+mod kubectl;
 
 const OBJECTS: &str = r#"
 apiVersion: v1
@@ -28,7 +29,10 @@ metadata:
   namespace: shop
   uid: 0d2c0a5e-0000-4000-8000-000000000001
   generation: 2
-  annotations: {deployment.kubernetes.io/revision: "2"}
+  annotations:
+    deployment.kubernetes.io/revision: "2"
+    kubernetes.io/change-cause: kubectl set image deployment/api api=shop/api:v2
+    team.example.com/owner: payments
 spec:
   replicas: 2
   selector: {matchLabels: {app: api}}
@@ -46,7 +50,12 @@ kind: ReplicaSet
 metadata:
   name: api-5b7f8c9d4
   namespace: shop
-  annotations: {deployment.kubernetes.io/revision: "1"}
+  annotations:
+    deployment.kubernetes.io/revision: "1"
+    deployment.kubernetes.io/desired-replicas: "2"
+    deployment.kubernetes.io/max-replicas: "3"
+    kubernetes.io/change-cause: release v1
+    team.example.com/owner: payments
   labels: {app: api, pod-template-hash: 5b7f8c9d4}
   ownerReferences: [{apiVersion: apps/v1, kind: Deployment, name: api, uid: 0d2c0a5e-0000-4000-8000-000000000001, controller: true, blockOwnerDeletion: true}]
 spec:
@@ -65,7 +74,12 @@ kind: ReplicaSet
 metadata:
   name: api-6c8d9e7f5
   namespace: shop
-  annotations: {deployment.kubernetes.io/revision: "2"}
+  annotations:
+    deployment.kubernetes.io/revision: "2"
+    deployment.kubernetes.io/desired-replicas: "2"
+    deployment.kubernetes.io/max-replicas: "3"
+    kubernetes.io/change-cause: kubectl set image deployment/api api=shop/api:v2
+    team.example.com/owner: payments
   labels: {app: api, pod-template-hash: 6c8d9e7f5}
   ownerReferences: [{apiVersion: apps/v1, kind: Deployment, name: api, uid: 0d2c0a5e-0000-4000-8000-000000000001, controller: true, blockOwnerDeletion: true}]
 spec:
@@ -92,6 +106,11 @@ kind: Node
 metadata: {name: worker-1}
 spec: {}
 ---
+apiVersion: v1
+kind: Node
+metadata: {name: worker-2}
+spec: {unschedulable: true, taints: [{key: node.kubernetes.io/unschedulable, effect: NoSchedule}]}
+---
 apiVersion: batch/v1
 kind: CronJob
 metadata: {name: sync, namespace: shop}
@@ -107,6 +126,7 @@ spec:
 
 struct Sim {
     cluster: SimCluster,
+    kubectl: PathBuf,
     kubeconfig: PathBuf,
     shutdown: CancellationToken,
     _dir: tempfile::TempDir,
@@ -118,7 +138,7 @@ impl Drop for Sim {
     }
 }
 
-async fn start() -> Sim {
+async fn start(kubectl: PathBuf) -> Sim {
     let cluster = SimCluster::new();
     cluster.apply_yaml(OBJECTS).expect("objects load");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -132,6 +152,7 @@ async fn start() -> Sim {
     tokio::spawn(serve(cluster.clone(), listener, shutdown.clone()));
     Sim {
         cluster,
+        kubectl,
         kubeconfig,
         shutdown,
         _dir: dir,
@@ -139,7 +160,7 @@ async fn start() -> Sim {
 }
 
 async fn kubectl(sim: &Sim, args: &[&str]) {
-    let mut command = Command::new(KUBECTL);
+    let mut command = Command::new(&sim.kubectl);
     command.arg("--kubeconfig").arg(&sim.kubeconfig).args(args);
     let out = tokio::task::spawn_blocking(move || command.output())
         .await
@@ -184,8 +205,8 @@ async fn execute(sim: &Sim, tool: Tool, params: Value) {
         .expect("executor ran the plan");
 }
 
-/// The object without what legitimately differs between two clusters: bookkeeping and the
-/// restart timestamp.
+/// The object without what legitimately differs between two clusters: bookkeeping, and the
+/// restart time's value (not its form: kubectl writes whole seconds, RFC 3339).
 fn comparable(object: Option<Value>) -> Option<Value> {
     let mut object = object?;
     if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -204,7 +225,13 @@ fn comparable(object: Option<Value>) -> Option<Value> {
     if let Some(stamp) =
         object.pointer_mut("/spec/template/metadata/annotations/kubectl.kubernetes.io~1restartedAt")
     {
-        *stamp = json!("<restart time>");
+        let whole_seconds = stamp.as_str().is_some_and(|s| {
+            s.parse::<Timestamp>()
+                .is_ok_and(|t| t.subsec_nanosecond() == 0 && !s.contains('.'))
+        });
+        if whole_seconds {
+            *stamp = json!("<restart time, whole seconds>");
+        }
     }
     Some(object)
 }
@@ -218,13 +245,10 @@ async fn same_state(
     namespace: Option<&str>,
     name: &str,
 ) {
-    if !Path::new(KUBECTL).exists() {
-        eprintln!(
-            "SKIPPED: {KUBECTL} is not installed, so executor/kubectl fidelity cannot be checked"
-        );
+    let Some(path) = kubectl::kubectl(&format!("{tool} vs kubectl {kubectl_args:?}")) else {
         return;
-    }
-    let (by_kubectl, by_nightshift) = (start().await, start().await);
+    };
+    let (by_kubectl, by_nightshift) = (start(path.clone()).await, start(path).await);
     let before = comparable(by_kubectl.cluster.get(kind, namespace.unwrap_or(""), name));
     kubectl(&by_kubectl, kubectl_args).await;
     execute(&by_nightshift, tool, params).await;
@@ -257,6 +281,19 @@ async fn rollback_leaves_the_same_deployment_as_kubectl_rollout_undo() {
         ],
         Tool::DeploymentRollback,
         json!({"namespace": "shop", "name": "api", "to_revision": 1}),
+        "Deployment",
+        Some("shop"),
+        "api",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn rollback_to_the_previous_revision_leaves_the_same_deployment_as_kubectl_rollout_undo() {
+    same_state(
+        &["rollout", "undo", "deployment/api", "-n", "shop"],
+        Tool::DeploymentRollback,
+        json!({"namespace": "shop", "name": "api"}),
         "Deployment",
         Some("shop"),
         "api",
@@ -334,6 +371,19 @@ async fn cordon_leaves_the_same_node_as_kubectl_cordon() {
         "Node",
         None,
         "worker-1",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn uncordon_leaves_the_same_node_as_kubectl_uncordon() {
+    same_state(
+        &["uncordon", "worker-2"],
+        Tool::NodeUncordon,
+        json!({"name": "worker-2"}),
+        "Node",
+        None,
+        "worker-2",
     )
     .await;
 }

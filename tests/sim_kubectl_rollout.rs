@@ -1,4 +1,4 @@
-//! The real kubectl (/usr/bin/kubectl) driving rollouts against a served simulated cluster
+//! The real kubectl driving rollouts against a served simulated cluster
 //! with its controllers running: `rollout status`, `set image` to a crashing image,
 //! `logs --previous`, `rollout history`, `rollout undo` and `rollout restart`. Where
 //! kubectl is absent each test says so and skips.
@@ -12,8 +12,6 @@ use nightshift::sim::scenario::Scenario;
 use nightshift::sim::{SimCluster, serve, write_kubeconfig};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
-
-const KUBECTL: &str = "/usr/bin/kubectl";
 
 const SCENARIO: &str = "
 settings: {tick: 50ms, backoff_base: 500ms, backoff_max: 4s, pull_duration: 100ms, crash_after: 300ms}
@@ -33,8 +31,11 @@ objects:
         spec: {containers: [{name: api, image: 'shop/api:v1'}]}
 ";
 
+mod kubectl;
+
 struct Sim {
     cluster: SimCluster,
+    kubectl: PathBuf,
     kubeconfig: PathBuf,
     cache: PathBuf,
     shutdown: CancellationToken,
@@ -48,12 +49,7 @@ impl Drop for Sim {
 }
 
 async fn start(test: &str) -> Option<Sim> {
-    if !Path::new(KUBECTL).exists() {
-        eprintln!(
-            "SKIPPED: {KUBECTL} is not installed, so {test} cannot run against the real kubectl"
-        );
-        return None;
-    }
+    let kubectl = kubectl::kubectl(test)?;
     let scenario = Scenario::from_yaml(SCENARIO, Path::new("rollout.yaml")).expect("scenario");
     let cluster = SimCluster::new();
     scenario.install(&cluster).expect("install");
@@ -70,6 +66,7 @@ async fn start(test: &str) -> Option<Sim> {
     let cache = dir.path().join("cache");
     Some(Sim {
         cluster,
+        kubectl,
         kubeconfig,
         cache,
         shutdown,
@@ -79,7 +76,7 @@ async fn start(test: &str) -> Option<Sim> {
 
 impl Sim {
     async fn kubectl(&self, args: &[&str]) -> Output {
-        let mut command = Command::new(KUBECTL);
+        let mut command = Command::new(&self.kubectl);
         command
             .arg("--kubeconfig")
             .arg(&self.kubeconfig)

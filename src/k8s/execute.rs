@@ -3,7 +3,11 @@
 //! fieldManager `nightshift` — first as a server-side dry run, then for real.
 //!
 //! `deployment.rollback` behaves like `kubectl rollout undo`: the Deployment's pod template
-//! becomes the template of the ReplicaSet with the target revision, minus `pod-template-hash`.
+//! becomes the template of the ReplicaSet with the target revision, minus `pod-template-hash`,
+//! and its annotations become that ReplicaSet's (so `kubernetes.io/change-cause` says what is
+//! running again), but for the deployment controller's own bookkeeping ones, which stay.
+//! `deployment.restart` and `node.uncordon` send what `kubectl rollout restart` and
+//! `kubectl uncordon` send.
 
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
@@ -18,6 +22,17 @@ use crate::domain::plan::Action;
 
 /// nightshift's field manager on every mutation.
 pub const FIELD_MANAGER: &str = "nightshift";
+
+/// Annotations a rollback leaves as the Deployment has them instead of taking the ReplicaSet's
+/// (kubectl's `annotationsToSkip`): the controller's bookkeeping, and kubectl's own.
+const ROLLBACK_KEEPS: &[&str] = &[
+    "kubectl.kubernetes.io/last-applied-configuration",
+    "deployment.kubernetes.io/revision",
+    "deployment.kubernetes.io/revision-history",
+    "deployment.kubernetes.io/desired-replicas",
+    "deployment.kubernetes.io/max-replicas",
+    "deprecated.deployment.rollback.to",
+];
 
 /// Dry run or for real.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,8 +125,10 @@ impl Executor {
         match action.tool {
             Tool::DeploymentRollback => self.rollback(action, mode).await,
             Tool::DeploymentRestart => {
+                // Whole seconds, as kubectl writes it (Go's time.RFC3339).
+                let at = Timestamp::from_second(now.as_second()).unwrap_or(now);
                 let stamp = json!({"spec": {"template": {"metadata": {"annotations": {
-                    "kubectl.kubernetes.io/restartedAt": now.to_string()}}}}});
+                    "kubectl.kubernetes.io/restartedAt": at.to_string()}}}}});
                 self.patch_deployment(action, Patch::Merge(stamp), mode)
                     .await
             }
@@ -157,11 +174,13 @@ impl Executor {
             Tool::NodeCordon | Tool::NodeUncordon => {
                 let name = str_param(action, "name")?;
                 let cordon = action.tool == Tool::NodeCordon;
+                // kubectl uncordon removes the field rather than setting it to false.
+                let unschedulable = if cordon { json!(true) } else { Value::Null };
                 let api: Api<Node> = Api::all(self.client.clone());
                 api.patch(
                     name,
                     &patch_params(mode),
-                    &Patch::Merge(json!({"spec": {"unschedulable": cordon}})),
+                    &Patch::Merge(json!({"spec": {"unschedulable": unschedulable}})),
                 )
                 .await?;
                 Ok(Outcome::Done(format!("node {name} unschedulable={cordon}")))
@@ -199,6 +218,11 @@ impl Executor {
         let (ns, name) = (str_param(action, "namespace")?, str_param(action, "name")?);
         let deployments: Api<Deployment> = Api::namespaced(self.client.clone(), ns);
         let deployment = deployments.get(name).await?;
+        if deployment.spec.paused == Some(true) {
+            return Err(ExecError::Precondition(format!(
+                "{ns}/{name} is paused: a rollback would not roll out until it is resumed"
+            )));
+        }
         let selector = deployment
             .spec
             .selector
@@ -267,8 +291,11 @@ impl Executor {
                 "{ns}/{name} already runs the template of revision {wanted}"
             )));
         }
+        let annotations = rollback_annotations(&deployment, source);
         let patch: json_patch::Patch = serde_json::from_value(json!([
-            {"op": "replace", "path": "/spec/template", "value": template}
+            {"op": "replace", "path": "/spec/template", "value": template},
+            // `add` replaces an existing member and also works when there is none.
+            {"op": "add", "path": "/metadata/annotations", "value": annotations},
         ]))
         .map_err(|e| ExecError::Precondition(format!("building the rollback patch: {e}")))?;
         deployments
@@ -278,6 +305,21 @@ impl Executor {
             "rolled back {ns}/{name} to revision {wanted}"
         )))
     }
+}
+
+/// The annotations a rollback gives the Deployment: the ReplicaSet's, but for
+/// [`ROLLBACK_KEEPS`], which stay as the Deployment has them.
+fn rollback_annotations(
+    deployment: &Deployment,
+    source: &ReplicaSet,
+) -> std::collections::BTreeMap<String, String> {
+    let keep = |k: &String| ROLLBACK_KEEPS.contains(&k.as_str());
+    let own = deployment.metadata.annotations.iter().flatten();
+    let from_revision = source.metadata.annotations.iter().flatten();
+    own.filter(|(k, _)| keep(k))
+        .chain(from_revision.filter(|(k, _)| !keep(k)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// Why a plan did not run.

@@ -16,6 +16,9 @@ struct Rule {
     verbs: Vec<String>,
 }
 
+/// (apiGroup, resource, verb) as a rule grants it.
+pub type Grant = (String, String, String);
+
 /// The nightshift ClusterRole.
 pub struct ClusterRole {
     rules: Vec<Rule>,
@@ -48,6 +51,51 @@ impl ClusterRole {
         panic!("no ClusterRole in deploy/rbac.yaml");
     }
 
+    /// Each rule's grants with the comment lines written just above it, in file order.
+    pub fn commented_rules(&self) -> Vec<(String, BTreeSet<Grant>)> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/rbac.yaml");
+        let text = std::fs::read_to_string(path).expect("deploy/rbac.yaml");
+        let role = text
+            .split("\n---")
+            .find(|doc| doc.contains("kind: ClusterRole\n"))
+            .expect("the ClusterRole document");
+        let mut comments = Vec::new();
+        let mut above = String::new();
+        for line in role.lines() {
+            let trimmed = line.trim_start();
+            if let Some(comment) = trimmed.strip_prefix('#') {
+                above.push_str(comment);
+                above.push('\n');
+            } else if trimmed.starts_with("- apiGroups") {
+                comments.push(std::mem::take(&mut above));
+            } else if !line.starts_with("    ") {
+                above.clear();
+            }
+        }
+        assert_eq!(
+            comments.len(),
+            self.rules.len(),
+            "one comment block per rule"
+        );
+        comments
+            .into_iter()
+            .zip(&self.rules)
+            .map(|(comment, rule)| (comment, Self::grants_of(rule)))
+            .collect()
+    }
+
+    fn grants_of(r: &Rule) -> BTreeSet<Grant> {
+        let mut out = BTreeSet::new();
+        for g in &r.api_groups {
+            for x in &r.resources {
+                for v in &r.verbs {
+                    out.insert((g.clone(), x.clone(), v.clone()));
+                }
+            }
+        }
+        out
+    }
+
     /// Whether the role allows `verb` on `resource` in `group`.
     pub fn allows(&self, group: &str, resource: &str, verb: &str) -> bool {
         self.rules.iter().any(|r| {
@@ -58,18 +106,8 @@ impl ClusterRole {
     }
 
     /// Every (group, resource, verb) the role grants.
-    pub fn grants(&self) -> BTreeSet<(String, String, String)> {
-        let mut out = BTreeSet::new();
-        for r in &self.rules {
-            for g in &r.api_groups {
-                for x in &r.resources {
-                    for v in &r.verbs {
-                        out.insert((g.clone(), x.clone(), v.clone()));
-                    }
-                }
-            }
-        }
-        out
+    pub fn grants(&self) -> BTreeSet<Grant> {
+        self.rules.iter().flat_map(Self::grants_of).collect()
     }
 }
 
