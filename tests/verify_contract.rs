@@ -180,6 +180,36 @@ async fn a_check_that_never_passes_fails_at_its_timeout_with_what_it_last_observ
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_last_look_that_fails_still_reports_what_was_last_observed() {
+    let checks = vec![check(
+        CheckKind::RolloutComplete,
+        deployment_ref(),
+        20,
+        None,
+    )];
+    // Observed at 0 and 10 seconds; the look at 20 never answers.
+    let calls = vec![
+        get(DEPLOYMENT, Reply::Json(deployment(1))),
+        get(DEPLOYMENT, Reply::Json(deployment(1))),
+        get(DEPLOYMENT, Reply::Hang),
+    ];
+    let verdict = verify_with(
+        checks,
+        subject("Pod", "api-1", "CrashLoopBackOff"),
+        vec![],
+        calls,
+    )
+    .await;
+    assert!(!verdict.healthy);
+    assert_eq!(
+        verdict.results[0].observed,
+        "timed out after 20s: generation 3/3, 2 desired, 1 updated, 1 ready, 1 available \
+         (then could not observe: get Deployment/shop/api: no answer within 2s)",
+        "the look at the deadline still had time to answer"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_failed_observation_does_not_fail_the_check_while_time_remains() {
     let checks = vec![check(
         CheckKind::RolloutComplete,

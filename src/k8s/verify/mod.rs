@@ -154,12 +154,24 @@ impl Verifier {
         let window = SignedDuration::try_from(window).unwrap_or(SignedDuration::ZERO);
         let mut restarts = RestartWindow::new(before.to_vec(), clock.now(), window);
         let target = check_target(&check.params, subject);
+        let mut last_seen: Option<CheckResult> = None;
         loop {
             let now = clock.now();
             let observed = self.observe(check.check, &target, subject, now, deadline);
             let result = match observed.await {
-                Ok(observation) => judge(check.check, observation, &mut restarts, now),
-                Err(e) => CheckResult::failed(check.check, format!("could not observe: {e}")),
+                Ok(observation) => {
+                    let result = judge(check.check, observation, &mut restarts, now);
+                    last_seen = Some(result.clone());
+                    result
+                }
+                // What was last seen still says the most; the failed look is added to it.
+                Err(e) => match &last_seen {
+                    Some(seen) => CheckResult::failed(
+                        check.check,
+                        format!("{} (then could not observe: {e})", seen.observed),
+                    ),
+                    None => CheckResult::failed(check.check, format!("could not observe: {e}")),
+                },
             };
             let left = deadline.saturating_duration_since(Instant::now());
             if result.passed || left.is_zero() {

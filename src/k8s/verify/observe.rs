@@ -49,6 +49,10 @@ pub(super) enum Observation {
     Missing(String),
 }
 
+/// How long a request may take even when the check's deadline is (nearly) there, so the last
+/// look before a verdict is a real look, not a request given no time at all.
+const LAST_LOOK: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl Verifier {
     pub(super) async fn observe(
         &self,
@@ -60,10 +64,12 @@ impl Verifier {
     ) -> Result<Observation, VerifyError> {
         let reader = Reader {
             client: self.client.clone(),
-            budget: self
-                .request_timeout
-                .min(deadline.saturating_duration_since(Instant::now()))
-                .max(std::time::Duration::from_millis(1)),
+            // The last look comes at the deadline: it still gets LAST_LOOK to answer.
+            budget: self.request_timeout.min(
+                deadline
+                    .saturating_duration_since(Instant::now())
+                    .max(LAST_LOOK),
+            ),
         };
         match kind {
             CheckKind::RolloutComplete => reader.rollout(target, subject).await,
