@@ -1,14 +1,15 @@
 //! Every detector against states the simulated cluster's controllers and kubelet produce (not
 //! hand-written statuses), seen through the real watchers over HTTP: crash loops, OOM kills,
 //! image pulls, missing config, failing readiness probes, unschedulable pods, quota refusals,
-//! stalled rollouts, lost nodes. A failed Job is loaded with its status (the simulated cluster
-//! has no Job controller).
+//! stalled rollouts, lost nodes, nodes under pressure, claims that cannot bind. Failed Jobs are
+//! loaded with their status (the simulated cluster has no Job controller).
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
 use nightshift::domain::scope::NamespaceScope;
+use nightshift::domain::signal::Signal;
 use nightshift::k8s::watch;
 use nightshift::sim::SimCluster;
 use nightshift::sim::scenario::Scenario;
@@ -21,6 +22,7 @@ settings: {tick: 100ms, backoff_base: 1s, backoff_max: 4s, pull_duration: 200ms,
 nodes:
   - {name: worker-1, cpu: "8", memory: 32Gi}
   - {name: worker-2, cpu: "8", memory: 32Gi}
+  - {name: worker-3, cpu: "8", memory: 32Gi}
 images:
   lab/ok:1: healthy
   lab/crash:1: {behaviour: crash, runtime: go, message: "dial tcp 10.0.0.7:5432: connect: connection refused"}
@@ -46,8 +48,28 @@ objects:
       failed: 3
       conditions:
         - {type: Failed, status: "True", reason: BackoffLimitExceeded, message: Job has reached the specified backoff limit, lastTransitionTime: "2026-11-22T00:00:00Z"}
+  - apiVersion: batch/v1
+    kind: Job
+    metadata: {name: nightly-report, namespace: lab, uid: 3c1f2a4e-0000-4000-8000-00000000000b}
+    spec:
+      activeDeadlineSeconds: 600
+      template:
+        spec:
+          restartPolicy: Never
+          containers: [{name: report, image: lab/ok:1}]
+    status:
+      failed: 1
+      conditions:
+        - {type: Failed, status: "True", reason: DeadlineExceeded, message: Job was active longer than specified deadline, lastTransitionTime: "2026-11-22T00:00:00Z"}
+  # No class asked for and no PersistentVolume to match: it stays Pending (created long ago,
+  # so it counts as stuck).
+  - apiVersion: v1
+    kind: PersistentVolumeClaim
+    metadata: {name: scratch, namespace: lab, creationTimestamp: "2026-11-22T00:00:00Z"}
+    spec: {storageClassName: "", accessModes: [ReadWriteOnce], resources: {requests: {storage: 5Gi}}}
 timeline:
   - {at: 1s, node-not-ready: worker-2}
+  - {at: 1s, node-pressure: {node: worker-3, condition: MemoryPressure}}
 "#;
 
 /// One Deployment of `image` in `ns`, with `extra` merged into its container.
@@ -100,6 +122,11 @@ fn workloads() -> String {
             "resources: {requests: {cpu: \"64\"}}",
         ),
         deployment("crowded", "tight", "lab/ok:1", 3, ""),
+        deployment("stateful", "lab", "lab/ok:1", 1, "volumeMounts: [{name: scratch, mountPath: /scratch}]")
+            .replace(
+                "      containers:",
+                "      volumes: [{name: scratch, persistentVolumeClaim: {claimName: scratch}}]\n      containers:",
+            ),
     ]
     .join("---\n")
 }
@@ -121,33 +148,56 @@ async fn every_detector_fires_on_what_the_simulated_cluster_produces() {
         sim.shutdown.clone(),
     ));
 
-    let expected: BTreeSet<&str> = [
-        "CrashLoopBackOff",
-        "OOMKilled",
-        "ImagePullBackOff",
-        "CreateContainerConfigError",
-        "Unhealthy",
-        "FailedScheduling",
-        "FailedCreate",
-        "ProgressDeadlineExceeded",
-        "NotReady",
-        "BackoffLimitExceeded",
-    ]
-    .into_iter()
-    .collect();
-    let mut seen: BTreeSet<String> = BTreeSet::new();
+    // (reason, the workload or object it is about, words its message must hold)
+    let expected: Vec<(&str, &str, &str)> = vec![
+        ("CrashLoopBackOff", "crasher", ""),
+        ("OOMKilled", "hog", ""),
+        ("ErrImagePull", "typo", "lab/ok:404"),
+        ("ImagePullBackOff", "typo", ""),
+        ("CreateContainerConfigError", "noconfig", "db-credentials"),
+        ("Unhealthy", "unready", "Readiness probe failed"),
+        ("FailedScheduling", "huge", "Insufficient cpu"),
+        (
+            "FailedScheduling",
+            "stateful",
+            "unbound immediate PersistentVolumeClaims",
+        ),
+        ("FailedCreate", "crowded", "exceeded quota"),
+        ("ProgressDeadlineExceeded", "", ""),
+        ("NotReady", "worker-2", ""),
+        ("MemoryPressure", "worker-3", "insufficient memory"),
+        ("BackoffLimitExceeded", "migrate", ""),
+        ("DeadlineExceeded", "nightly-report", ""),
+        ("ClaimPending", "scratch", ""),
+    ];
+    let matches = |(reason, about, words): &(&str, &str, &str), s: &Signal| {
+        let name = s.workload.as_ref().unwrap_or(&s.target).name.as_str();
+        s.reason == *reason
+            && (name == *about || s.target.name.starts_with(about))
+            && s.message.as_deref().unwrap_or("").contains(words)
+    };
+    let mut seen: Vec<Signal> = Vec::new();
+    let met = |seen: &[Signal]| {
+        expected
+            .iter()
+            .filter(|e| !seen.iter().any(|s| matches(e, s)))
+            .copied()
+            .collect::<Vec<_>>()
+    };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
-    while !expected.iter().all(|r| seen.contains(*r)) {
+    while !met(&seen).is_empty() {
         match tokio::time::timeout_at(deadline, signals.recv()).await {
-            Ok(Some(signal)) => {
-                seen.insert(signal.reason);
-            }
+            Ok(Some(signal)) => seen.push(signal),
             _ => break,
         }
     }
-    let missing: Vec<&&str> = expected.iter().filter(|r| !seen.contains(**r)).collect();
+    let missing = met(&seen);
+    let raised: BTreeSet<(String, String)> = seen
+        .iter()
+        .map(|s| (s.reason.clone(), s.target.name.clone()))
+        .collect();
     assert!(
         missing.is_empty(),
-        "never raised: {missing:?}; raised: {seen:?}"
+        "never raised: {missing:?}; raised: {raised:?}"
     );
 }

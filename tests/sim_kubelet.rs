@@ -276,3 +276,112 @@ fn a_scenario_without_nodes_gets_a_default_ready_node() {
             .all(|p| container_status(p)["ready"] == true)
     );
 }
+
+#[test]
+fn a_node_under_memory_pressure_stays_ready_and_is_tainted_so_new_pods_go_elsewhere() {
+    let yaml = BASE.to_owned()
+        + "timeline:\n  - {at: 1s, node-pressure: {node: worker-1, condition: MemoryPressure}}\n";
+    let mut w = world(&yaml);
+    w.run(2);
+    let node = w.cluster.get("nodes", "", "worker-1").expect("node");
+    let pressure = w.condition(&node, "MemoryPressure");
+    assert_eq!(pressure["status"], "True");
+    assert_eq!(pressure["reason"], "KubeletHasInsufficientMemory");
+    assert_eq!(w.condition(&node, "Ready")["status"], "True");
+    let tainted = node["spec"]["taints"].as_array().is_some_and(|ts| {
+        ts.iter().any(|t| {
+            t["key"] == "node.kubernetes.io/memory-pressure" && t["effect"] == "NoSchedule"
+        })
+    });
+    assert!(tainted, "{:?}", node["spec"]);
+    w.act("scale: {deployment: api, namespace: shop, replicas: 6}");
+    w.run(5);
+    let placed: Vec<Value> = pods(&w)
+        .into_iter()
+        .filter(|p| p["spec"]["nodeName"] == "worker-1")
+        .collect();
+    assert_eq!(placed.len(), 1, "only the pod placed before the pressure");
+    w.act("node-ready: worker-1");
+    w.run(1);
+    let node = w.cluster.get("nodes", "", "worker-1").expect("node");
+    assert_eq!(w.condition(&node, "MemoryPressure")["status"], "False");
+    assert!(node["spec"]["taints"].is_null(), "{:?}", node["spec"]);
+}
+
+#[test]
+fn a_claim_is_provisioned_and_bound_unless_it_asks_for_no_class_and_then_its_pod_waits() {
+    let yaml = BASE.to_owned()
+        + "  - apiVersion: v1\n    kind: PersistentVolumeClaim\n    metadata: {name: data, namespace: shop}\n    spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 10Gi}}}\n"
+        + "  - apiVersion: v1\n    kind: PersistentVolumeClaim\n    metadata: {name: static, namespace: shop}\n    spec: {storageClassName: '', accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}\n"
+        + "  - apiVersion: v1\n    kind: Pod\n    metadata: {name: db-0, namespace: shop}\n    spec:\n      containers: [{name: db, image: 'shop/api:v1'}]\n      volumes: [{name: data, persistentVolumeClaim: {claimName: data}}]\n"
+        + "  - apiVersion: v1\n    kind: Pod\n    metadata: {name: legacy-0, namespace: shop}\n    spec:\n      containers: [{name: db, image: 'shop/api:v1'}]\n      volumes: [{name: data, persistentVolumeClaim: {claimName: static}}]\n"
+        + "  - apiVersion: v1\n    kind: Pod\n    metadata: {name: orphan-0, namespace: shop}\n    spec:\n      containers: [{name: db, image: 'shop/api:v1'}]\n      volumes: [{name: data, persistentVolumeClaim: {claimName: gone}}]\n";
+    let mut w = world(&yaml);
+    w.run(3);
+    let data = w
+        .cluster
+        .get("persistentvolumeclaims", "shop", "data")
+        .expect("claim");
+    assert_eq!(data["status"]["phase"], "Bound");
+    assert_eq!(data["status"]["capacity"]["storage"], "10Gi");
+    assert!(
+        data["spec"]["volumeName"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("pvc-"))
+    );
+    let fixed = w
+        .cluster
+        .get("persistentvolumeclaims", "shop", "static")
+        .expect("claim");
+    assert_eq!(fixed["status"]["phase"], "Pending");
+    assert!(!w.events("FailedBinding").is_empty());
+    let pod = |name: &str| w.cluster.get("pods", "shop", name).expect("pod");
+    assert!(
+        pod("db-0")["spec"]["nodeName"].is_string(),
+        "a bound claim lets it schedule"
+    );
+    let waiting = w.condition(&pod("legacy-0"), "PodScheduled");
+    assert_eq!(waiting["status"], "False");
+    assert_eq!(
+        waiting["message"],
+        "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims. preemption: \
+         0/3 nodes are available: 3 Preemption is not helpful for scheduling."
+    );
+    let orphan = w.condition(&pod("orphan-0"), "PodScheduled");
+    assert!(
+        orphan["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("persistentvolumeclaim \"gone\" not found")),
+        "{orphan}"
+    );
+}
+
+#[test]
+fn a_slow_starting_container_runs_unready_until_its_readiness_delay_has_passed() {
+    let yaml = BASE.replace(
+        "              image: shop/api:v1\n",
+        "              image: shop/api:v1\n              readinessProbe: {httpGet: {path: /ready, port: 8080}, initialDelaySeconds: 20}\n",
+    );
+    let mut w = world(&yaml);
+    w.run(10);
+    let starting = pods(&w);
+    assert_eq!(starting.len(), 3);
+    for pod in &starting {
+        assert!(
+            container_status(pod)["state"]["running"].is_object(),
+            "{pod}"
+        );
+        assert_eq!(container_status(pod)["ready"], false);
+        assert_eq!(w.condition(pod, "Ready")["status"], "False");
+    }
+    assert_eq!(
+        w.deployment()["status"]["availableReplicas"],
+        serde_json::Value::Null
+    );
+    w.run(15);
+    for pod in pods(&w) {
+        assert_eq!(container_status(&pod)["ready"], true, "{pod}");
+        assert_eq!(container_status(&pod)["restartCount"], 0);
+    }
+    assert_eq!(w.deployment()["status"]["availableReplicas"], 3);
+}

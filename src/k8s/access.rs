@@ -98,6 +98,8 @@ pub const WATCHERS: &[ApiAccess] = &[
     access("apps", "replicasets", "watch"),
     access("batch", "jobs", "list"),
     access("batch", "jobs", "watch"),
+    access("", "persistentvolumeclaims", "list"),
+    access("", "persistentvolumeclaims", "watch"),
 ];
 
 /// Every component and its declaration.

@@ -350,14 +350,28 @@ pub fn replica_set(rs: &ReplicaSet, workload: Option<ObjectRef>, now: Timestamp)
         .collect()
 }
 
-/// Signals a PVC raises: Pending or Lost.
-pub fn claim(claim: &PersistentVolumeClaim, now: Timestamp) -> Vec<Signal> {
-    let phase = claim
+/// How long a claim may stay Pending before it is stuck: provisioning takes seconds, and a
+/// `WaitForFirstConsumer` claim waits for its pod.
+pub const CLAIM_PENDING_AFTER: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
+
+fn claim_phase(claim: &PersistentVolumeClaim) -> &str {
+    claim
         .status
         .as_ref()
-        .and_then(|s| s.phase.clone())
-        .unwrap_or_default();
-    if phase == "Pending" || phase == "Lost" {
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or_default()
+}
+
+fn claim_created(claim: &PersistentVolumeClaim) -> Option<Timestamp> {
+    claim.metadata.creation_timestamp.as_ref().map(|t| t.0)
+}
+
+/// Signals a PVC raises: Lost, or Pending for longer than [`CLAIM_PENDING_AFTER`] (or for an
+/// unknown time).
+pub fn claim(claim: &PersistentVolumeClaim, now: Timestamp) -> Vec<Signal> {
+    let phase = claim_phase(claim);
+    let stuck = claim_created(claim).is_none_or(|at| now.duration_since(at) > CLAIM_PENDING_AFTER);
+    if (phase == "Pending" && stuck) || phase == "Lost" {
         let reason = format!("Claim{phase}");
         vec![signal(
             target("PersistentVolumeClaim", &claim.metadata),
@@ -369,6 +383,15 @@ pub fn claim(claim: &PersistentVolumeClaim, now: Timestamp) -> Vec<Signal> {
     } else {
         Vec::new()
     }
+}
+
+/// When a Pending claim, unchanged, would count as stuck (see [`pod_recheck_at`]).
+pub fn claim_recheck_at(claim: &PersistentVolumeClaim, now: Timestamp) -> Option<Timestamp> {
+    let at = claim_created(claim)
+        .filter(|_| claim_phase(claim) == "Pending")?
+        .checked_add(CLAIM_PENDING_AFTER + jiff::SignedDuration::from_secs(1))
+        .ok()?;
+    (at > now).then_some(at)
 }
 
 /// A Warning event as a signal about the object it concerns.

@@ -1,31 +1,40 @@
-//! Pods to look at again later. Some detectors wait on the clock (a container not Ready after
-//! its start-up time, a pod Pending for ten minutes), and a pod stuck that way may not change
-//! again for hours, so no watch event would ever show it to them again. The watchers keep such
-//! pods here, with the time [`detect::pod_recheck_at`](crate::k8s::detect::pod_recheck_at)
-//! gives, and run the detectors over them when it comes. Only pods waiting on the clock are
-//! kept, and each only until its time (or its next update, or its deletion).
+//! Objects to look at again later. Some detectors wait on the clock (a container not Ready
+//! after its start-up time, a pod or a claim Pending for minutes), and an object stuck that way
+//! may not change again for hours, so no watch event would ever show it to them again. The
+//! watchers keep such objects here, with the time the detectors give
+//! ([`detect::pod_recheck_at`](crate::k8s::detect::pod_recheck_at),
+//! [`detect::claim_recheck_at`](crate::k8s::detect::claim_recheck_at)), and run the detectors
+//! over them when it comes. Only objects waiting on the clock are kept, and each only until
+//! its time (or its next update, or its deletion).
 
 use std::collections::HashMap;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
 
-/// A pod's namespace and name.
-pub type PodKey = (String, String);
+/// An object's namespace and name.
+pub type Key = (String, String);
 
-/// Pods waiting on the clock, each with the time to look at it again.
-#[derive(Default)]
-pub struct Rechecks {
-    due: HashMap<PodKey, (Timestamp, Pod)>,
+/// Objects waiting on the clock, each with the time to look at it again.
+pub struct Rechecks<K = Pod> {
+    due: HashMap<Key, (Timestamp, K)>,
 }
 
-impl Rechecks {
-    /// Records the pod's latest state: kept until `at` when it waits on the clock, forgotten
+impl<K> Default for Rechecks<K> {
+    fn default() -> Self {
+        Rechecks {
+            due: HashMap::new(),
+        }
+    }
+}
+
+impl<K: Clone> Rechecks<K> {
+    /// Records the object's latest state: kept until `at` when it waits on the clock, forgotten
     /// when it does not (`at` is `None`).
-    pub fn track(&mut self, key: PodKey, pod: &Pod, at: Option<Timestamp>) {
+    pub fn track(&mut self, key: Key, object: &K, at: Option<Timestamp>) {
         match at {
             Some(at) => {
-                self.due.insert(key, (at, pod.clone()));
+                self.due.insert(key, (at, object.clone()));
             }
             None => {
                 self.due.remove(&key);
@@ -33,25 +42,25 @@ impl Rechecks {
         }
     }
 
-    /// Forgets a deleted pod.
-    pub fn forget(&mut self, key: &PodKey) {
+    /// Forgets a deleted object.
+    pub fn forget(&mut self, key: &Key) {
         self.due.remove(key);
     }
 
-    /// Removes and returns the pods whose time has come by `now`.
-    pub fn take_due(&mut self, now: Timestamp) -> Vec<Pod> {
-        let keys: Vec<PodKey> = self
+    /// Removes and returns the objects whose time has come by `now`.
+    pub fn take_due(&mut self, now: Timestamp) -> Vec<K> {
+        let keys: Vec<Key> = self
             .due
             .iter()
             .filter(|(_, (at, _))| *at <= now)
             .map(|(k, _)| k.clone())
             .collect();
         keys.into_iter()
-            .filter_map(|k| self.due.remove(&k).map(|(_, pod)| pod))
+            .filter_map(|k| self.due.remove(&k).map(|(_, object)| object))
             .collect()
     }
 
-    /// How many pods wait.
+    /// How many objects wait.
     pub fn len(&self) -> usize {
         self.due.len()
     }
@@ -70,7 +79,7 @@ mod tests {
         s.parse().expect("timestamp")
     }
 
-    fn pod(name: &str) -> (PodKey, Pod) {
+    fn pod(name: &str) -> (Key, Pod) {
         let mut pod = Pod::default();
         pod.metadata.name = Some(name.into());
         (("shop".into(), name.into()), pod)
@@ -78,7 +87,7 @@ mod tests {
 
     #[test]
     fn a_pod_comes_back_when_its_time_comes_and_only_once() {
-        let mut r = Rechecks::default();
+        let mut r: Rechecks = Rechecks::default();
         let (key, p) = pod("api-1");
         r.track(key, &p, Some(ts("2026-11-20T02:02:00Z")));
         assert!(r.take_due(ts("2026-11-20T02:01:59Z")).is_empty());
@@ -90,7 +99,7 @@ mod tests {
 
     #[test]
     fn an_update_that_waits_on_nothing_or_a_deletion_forgets_the_pod() {
-        let mut r = Rechecks::default();
+        let mut r: Rechecks = Rechecks::default();
         let (a, pa) = pod("api-1");
         let (b, pb) = pod("api-2");
         r.track(a.clone(), &pa, Some(ts("2026-11-20T02:02:00Z")));
@@ -103,7 +112,7 @@ mod tests {
 
     #[test]
     fn the_latest_state_and_time_replace_the_earlier_ones() {
-        let mut r = Rechecks::default();
+        let mut r: Rechecks = Rechecks::default();
         let (key, mut p) = pod("api-1");
         r.track(key.clone(), &p, Some(ts("2026-11-20T02:02:00Z")));
         p.metadata.resource_version = Some("42".into());

@@ -185,3 +185,39 @@ fn a_healthy_or_already_raised_pod_waits_on_nothing() {
     );
     assert_eq!(detect::pod_recheck_at(&crashing, now()), None);
 }
+
+fn claim(created: &str, phase: &str) -> k8s_openapi::api::core::v1::PersistentVolumeClaim {
+    let yaml = format!(
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {{name: data, namespace: shop, creationTimestamp: \"{created}\"}}\n\
+         spec: {{accessModes: [ReadWriteOnce], resources: {{requests: {{storage: 10Gi}}}}}}\nstatus: {{phase: {phase}}}\n"
+    );
+    serde_yaml_ng::from_str(&yaml).expect("claim yaml")
+}
+
+#[test]
+fn a_claim_pending_while_it_is_provisioned_is_not_raised_until_it_is_stuck() {
+    let young = claim("2026-11-20T02:28:00Z", "Pending");
+    assert!(detect::claim(&young, now()).is_empty(), "2 minutes old");
+    let at = detect::claim_recheck_at(&young, now()).expect("a time to look again");
+    let then: Vec<String> = detect::claim(&young, at)
+        .into_iter()
+        .map(|s| s.reason)
+        .collect();
+    assert_eq!(then, vec!["ClaimPending"]);
+    let old = claim("2026-11-20T02:00:00Z", "Pending");
+    assert_eq!(detect::claim(&old, now()).len(), 1);
+    assert_eq!(detect::claim_recheck_at(&old, now()), None);
+}
+
+#[test]
+fn a_lost_claim_is_raised_at_once_and_a_bound_one_never() {
+    let lost = claim("2026-11-20T02:29:00Z", "Lost");
+    let reasons: Vec<String> = detect::claim(&lost, now())
+        .into_iter()
+        .map(|s| s.reason)
+        .collect();
+    assert_eq!(reasons, vec!["ClaimLost"]);
+    let bound = claim("2026-11-20T02:29:00Z", "Bound");
+    assert!(detect::claim(&bound, now()).is_empty());
+    assert_eq!(detect::claim_recheck_at(&bound, now()), None);
+}

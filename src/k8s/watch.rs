@@ -1,10 +1,11 @@
 //! Watchers → signals. One kube-runtime watcher per resource (pods, events, deployments,
-//! replicasets, jobs, nodes), each object through the pure detectors in [`detect`]. Reflector
+//! replicasets, jobs, nodes, persistentvolumeclaims), each object through the pure detectors in [`detect`]. Reflector
 //! stores are kept only where current state is needed to name a pod's workload (ReplicaSets →
 //! Deployment, Jobs → CronJob); pods themselves are not cached, so memory stays flat with the
 //! cluster's size. A re-list replays every object: dedup happens in the engine and the store,
-//! never here. Pods that wait on the clock (not Ready yet, Pending) are kept in [`Rechecks`] until
-//! their time and looked at again then, since a stuck pod may never change again.
+//! never here. Pods and claims that wait on the clock (not Ready yet, Pending) are kept in
+//! [`Rechecks`] until their time and looked at again then, since a stuck object may never
+//! change again.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -13,7 +14,7 @@ use futures::{Stream, StreamExt};
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use k8s_openapi::api::core::v1::{Event, Node, PersistentVolumeClaim, Pod};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, Event as WatchEvent};
 use kube::runtime::{WatchStreamExt, watcher as watch};
@@ -46,6 +47,8 @@ pub struct Watch {
     pods: Arc<Mutex<HashMap<(String, String), ObjectRef>>>,
     /// Pods to look at again when their time comes.
     rechecks: Arc<Mutex<Rechecks>>,
+    /// Claims to look at again when their time comes.
+    claim_rechecks: Arc<Mutex<Rechecks<PersistentVolumeClaim>>>,
     sink: mpsc::Sender<Signal>,
 }
 
@@ -65,6 +68,7 @@ pub async fn run(
         jobs: job_store,
         pods: Arc::default(),
         rechecks: Arc::default(),
+        claim_rechecks: Arc::default(),
         sink,
     };
     let rs = stream::<ReplicaSet>(&client).reflect(rs_writer);
@@ -80,6 +84,11 @@ pub async fn run(
             Watch::deployment,
         )),
         tokio::spawn(drive(stream::<Node>(&client), watch.clone(), Watch::node)),
+        tokio::spawn(drive(
+            stream::<PersistentVolumeClaim>(&client),
+            watch.clone(),
+            Watch::claim,
+        )),
         tokio::spawn(recheck(watch.clone())),
     ];
     shutdown.cancelled().await;
@@ -131,26 +140,33 @@ where
     }
 }
 
-/// Every [`RECHECK_EVERY`], runs the detectors again over the pods whose time has come.
+/// Every [`RECHECK_EVERY`], runs the detectors again over the pods and claims whose time has
+/// come.
 async fn recheck(watch: Watch) {
     let mut tick = tokio::time::interval(RECHECK_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let now = Timestamp::now();
-        let due = watch
-            .rechecks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take_due(now);
-        for pod in due {
-            for signal in watch.pod(&pod, false, now) {
-                if watch.sink.send(signal).await.is_err() {
-                    return;
-                }
+        let pods = take_due(&watch.rechecks, now);
+        let claims = take_due(&watch.claim_rechecks, now);
+        let signals = pods
+            .iter()
+            .flat_map(|pod| watch.pod(pod, false, now))
+            .chain(claims.iter().flat_map(|c| watch.claim(c, false, now)));
+        for signal in signals.collect::<Vec<_>>() {
+            if watch.sink.send(signal).await.is_err() {
+                return;
             }
         }
     }
+}
+
+fn take_due<K: Clone>(rechecks: &Mutex<Rechecks<K>>, now: Timestamp) -> Vec<K> {
+    rechecks
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take_due(now)
 }
 
 impl Watch {
@@ -260,6 +276,21 @@ impl Watch {
             return Vec::new();
         }
         detect::deployment(d, now)
+    }
+
+    fn claim(&self, claim: &PersistentVolumeClaim, deleted: bool, now: Timestamp) -> Vec<Signal> {
+        let key = (claim.namespace().unwrap_or_default(), claim.name_any());
+        let mut rechecks = self
+            .claim_rechecks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if deleted {
+            rechecks.forget(&key);
+            return Vec::new();
+        }
+        rechecks.track(key, claim, detect::claim_recheck_at(claim, now));
+        drop(rechecks);
+        detect::claim(claim, now)
     }
 
     fn node(&self, node: &Node, deleted: bool, now: Timestamp) -> Vec<Signal> {

@@ -1,5 +1,5 @@
 //! The control plane and node agents of the simulated cluster: deployment and ReplicaSet
-//! controllers, quota, scheduler, node lifecycle and a kubelet model whose containers
+//! controllers, quota, scheduler, node lifecycle, claim binding and a kubelet model whose containers
 //! behave as their image says. [`Controllers::step`] runs one reconciliation pass at a
 //! given time (deterministic for tests); [`spawn`] runs passes on a tick until cancelled.
 //!
@@ -18,6 +18,7 @@ pub mod quota;
 pub mod replicaset;
 pub mod scheduler;
 pub mod settings;
+pub mod volumes;
 
 use std::collections::HashSet;
 
@@ -78,8 +79,8 @@ impl Controllers {
         &self.settings
     }
 
-    /// One reconciliation pass of every controller at `now`: nodes, deployments,
-    /// ReplicaSets (and quota), the scheduler, then the kubelets.
+    /// One reconciliation pass of every controller at `now`: nodes, volume claims,
+    /// deployments, ReplicaSets (and quota), the scheduler, then the kubelets.
     pub fn step(&mut self, now: Timestamp) {
         let first = self.passes == 0;
         self.passes += 1;
@@ -91,6 +92,7 @@ impl Controllers {
             now,
         };
         self.nodes.reconcile(&mut ctx, first);
+        volumes::reconcile(&mut ctx);
         deployment::reconcile(&mut ctx);
         self.replicasets.reconcile(&mut ctx);
         self.scheduler.reconcile(&mut ctx);

@@ -1,7 +1,7 @@
 //! The node lifecycle controller: a node whose Ready condition is not True gets the
 //! `unreachable` (Unknown) or `not-ready` (False) taints, its pods turn not Ready, and after
 //! their toleration runs out they are evicted; a cordoned node gets the `unschedulable`
-//! taint. Nodes without status get what a kubelet posts.
+//! taint, a node under memory, disk or PID pressure the matching NoSchedule taint. Nodes without status get what a kubelet posts.
 
 use std::collections::HashSet;
 
@@ -18,6 +18,12 @@ use crate::sim::writes::UpdateMode;
 const UNREACHABLE: &str = "node.kubernetes.io/unreachable";
 const NOT_READY: &str = "node.kubernetes.io/not-ready";
 const UNSCHEDULABLE: &str = "node.kubernetes.io/unschedulable";
+/// Pressure conditions and the NoSchedule taint each brings (`TaintNodesByCondition`).
+const PRESSURE: &[(&str, &str)] = &[
+    ("MemoryPressure", "node.kubernetes.io/memory-pressure"),
+    ("DiskPressure", "node.kubernetes.io/disk-pressure"),
+    ("PIDPressure", "node.kubernetes.io/pid-pressure"),
+];
 
 /// Node lifecycle state: which nodes were seen down, to report transitions once.
 #[derive(Debug, Default)]
@@ -243,13 +249,26 @@ fn wanted_taints(node: &Value) -> Vec<(&'static str, &'static str)> {
     if node["spec"]["unschedulable"].as_bool() == Some(true) {
         wanted.push((UNSCHEDULABLE, "NoSchedule"));
     }
+    let conditions = node["status"]["conditions"].as_array();
+    for (kind, taint) in PRESSURE {
+        let under = conditions.is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == *kind && c["status"] == "True")
+        });
+        if under {
+            wanted.push((taint, "NoSchedule"));
+        }
+    }
     wanted
 }
 
 /// The node's taints with the lifecycle ones made right, or `None` when they already are.
 fn next_taints(node: &Value, now: Timestamp) -> Option<Vec<Value>> {
     let wanted = wanted_taints(node);
-    let ours = [UNREACHABLE, NOT_READY, UNSCHEDULABLE];
+    let ours: Vec<&str> = [UNREACHABLE, NOT_READY, UNSCHEDULABLE]
+        .into_iter()
+        .chain(PRESSURE.iter().map(|(_, taint)| *taint))
+        .collect();
     let taints = node["spec"]["taints"]
         .as_array()
         .cloned()

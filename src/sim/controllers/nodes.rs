@@ -148,6 +148,36 @@ pub fn set_not_ready(node: &mut Value, now: Timestamp) -> bool {
     true
 }
 
+/// Turns a pressure condition True with the reason and message the kubelet writes; `false`
+/// when the node has no such condition.
+pub fn set_pressure(node: &mut Value, kind: &str, now: Timestamp) -> bool {
+    let (reason, message) = match kind {
+        "MemoryPressure" => (
+            "KubeletHasInsufficientMemory",
+            "kubelet has insufficient memory available",
+        ),
+        "DiskPressure" => ("KubeletHasDiskPressure", "kubelet has disk pressure"),
+        "PIDPressure" => (
+            "KubeletHasInsufficientPID",
+            "kubelet has insufficient PID available",
+        ),
+        _ => return false,
+    };
+    let now = meta::format_time(now);
+    let Some(conditions) = node["status"]["conditions"].as_array_mut() else {
+        return false;
+    };
+    let Some(c) = conditions.iter_mut().find(|c| c["type"] == kind) else {
+        return false;
+    };
+    c["status"] = json!("True");
+    c["reason"] = json!(reason);
+    c["message"] = json!(message);
+    c["lastHeartbeatTime"] = json!(now);
+    c["lastTransitionTime"] = json!(now);
+    true
+}
+
 /// Marks a node healthy again, as its kubelet posts on recovery.
 pub fn set_ready(node: &mut Value, now: Timestamp) -> bool {
     node["status"]["conditions"] = healthy_conditions(&meta::format_time(now));
@@ -170,6 +200,25 @@ mod tests {
         assert!(!taint_tolerated(&taint, &[other]));
         assert!(taint_tolerated(&taint, &[all]));
         assert!(!taint_tolerated(&taint, &[]));
+    }
+
+    #[test]
+    fn pressure_turns_its_condition_true_as_the_kubelet_reports_it() {
+        let mut node = node_object("worker-1", "4", "16Gi", 1);
+        assert!(set_pressure(
+            &mut node,
+            "DiskPressure",
+            Timestamp::UNIX_EPOCH
+        ));
+        let disk = node["status"]["conditions"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == "DiskPressure"))
+            .cloned()
+            .expect("DiskPressure");
+        assert_eq!(disk["status"], "True");
+        assert_eq!(disk["reason"], "KubeletHasDiskPressure");
+        assert!(node_ready(&node), "pressure alone leaves the node Ready");
+        assert!(!set_pressure(&mut node, "Hunger", Timestamp::UNIX_EPOCH));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The scheduler: binds each pending pod to a Ready, schedulable node whose taints it
 //! tolerates, whose labels match its nodeSelector and whose allocatable cpu, memory and
 //! pod count fit its requests, spreading replicas; otherwise marks it Unschedulable with the
-//! real `FailedScheduling` message (`0/3 nodes are available: ... preemption: ...`).
+//! real `FailedScheduling` message (`0/3 nodes are available: ... preemption: ...`). A pod
+//! whose PersistentVolumeClaim is missing or not Bound is not scheduled at all, as the
+//! VolumeBinding plugin refuses it before any node is looked at (immediate binding).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -160,6 +162,24 @@ impl Room {
     }
 }
 
+/// Why the pod's claims keep it from being scheduled, as the VolumeBinding plugin says it: the
+/// first claim that does not exist, or any that is not Bound.
+fn claim_problem(ctx: &Ctx, pod: &Value) -> Option<String> {
+    let volumes = pod["spec"]["volumes"].as_array()?;
+    let ns = meta::namespace(pod);
+    let mut unbound = false;
+    for claim in volumes
+        .iter()
+        .filter_map(|v| v["persistentVolumeClaim"]["claimName"].as_str())
+    {
+        match api::get(ctx.cluster, "persistentvolumeclaims", ns, claim) {
+            None => return Some(format!("persistentvolumeclaim \"{claim}\" not found")),
+            Some(pvc) => unbound |= pvc["status"]["phase"] != "Bound",
+        }
+    }
+    unbound.then(|| "pod has unbound immediate PersistentVolumeClaims".to_owned())
+}
+
 /// `FitError.Error()`: counts per reason, sorted, then the preemption summary.
 fn fit_error(
     total: usize,
@@ -213,6 +233,15 @@ impl Scheduler {
     }
 
     fn schedule(&mut self, ctx: &mut Ctx, pod: &Arc<Value>, rooms: &mut BTreeMap<String, Room>) {
+        if let Some(problem) = claim_problem(ctx, pod) {
+            let total = rooms.len();
+            let message = format!(
+                "0/{total} nodes are available: {problem}. preemption: 0/{total} nodes are \
+                 available: {total} Preemption is not helpful for scheduling."
+            );
+            self.unschedulable(ctx, pod, message);
+            return;
+        }
         let owner = api::controller_uid(pod).unwrap_or_default().to_string();
         let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
         let mut preemption = (0, 0);

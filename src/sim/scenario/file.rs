@@ -135,6 +135,39 @@ pub struct Scale {
     pub replicas: i64,
 }
 
+/// A node condition its kubelet reports when it runs short of something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Pressure {
+    /// Memory is short (evictions begin).
+    MemoryPressure,
+    /// The node's filesystems are short of space or inodes.
+    DiskPressure,
+    /// The node is short of process IDs.
+    #[serde(rename = "PIDPressure")]
+    PidPressure,
+}
+
+impl Pressure {
+    /// The condition type as the kubelet writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pressure::MemoryPressure => "MemoryPressure",
+            Pressure::DiskPressure => "DiskPressure",
+            Pressure::PidPressure => "PIDPressure",
+        }
+    }
+}
+
+/// `node-pressure`: the node's kubelet reports a pressure condition.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodePressure {
+    /// The node.
+    pub node: String,
+    /// Which condition turns True.
+    pub condition: Pressure,
+}
+
 /// `delete`: what `kubectl delete KIND NAME -n NS` does.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -165,6 +198,8 @@ pub enum Action {
     NodeNotReady(String),
     /// The node's kubelet posts Ready again.
     NodeReady(String),
+    /// The node's kubelet reports memory, disk or PID pressure.
+    NodePressure(NodePressure),
 }
 
 /// One timeline entry: an offset from the start and an action.
@@ -185,6 +220,7 @@ const STEP_FIELDS: &[&str] = &[
     "delete",
     "node-not-ready",
     "node-ready",
+    "node-pressure",
 ];
 
 #[derive(Deserialize)]
@@ -202,7 +238,7 @@ impl<'de> Visitor<'de> for StepVisitor {
     type Value = Step;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a timeline step: `at:` and one action (set-image, set-env, scale, apply, delete, node-not-ready, node-ready)")
+        f.write_str("a timeline step: `at:` and one action (set-image, set-env, scale, apply, delete, node-not-ready, node-ready, node-pressure)")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Step, A::Error> {
@@ -220,6 +256,7 @@ impl<'de> Visitor<'de> for StepVisitor {
                 "delete" => Action::Delete(map.next_value()?),
                 "node-not-ready" => Action::NodeNotReady(map.next_value()?),
                 "node-ready" => Action::NodeReady(map.next_value()?),
+                "node-pressure" => Action::NodePressure(map.next_value()?),
                 other => return Err(de::Error::unknown_field(other, STEP_FIELDS)),
             };
             if let Some((first, _)) = &action {
@@ -231,7 +268,7 @@ impl<'de> Visitor<'de> for StepVisitor {
         }
         let at = at.ok_or_else(|| de::Error::missing_field("at"))?;
         let (_, action) = action.ok_or_else(|| {
-            de::Error::custom("a timeline step needs an action: set-image, set-env, scale, apply, delete, node-not-ready or node-ready")
+            de::Error::custom("a timeline step needs an action: set-image, set-env, scale, apply, delete, node-not-ready, node-ready or node-pressure")
         })?;
         Ok(Step { at, action })
     }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::file::{Action, SetEnv, SetImage, Step};
-use crate::sim::controllers::nodes::{set_not_ready, set_ready};
+use crate::sim::controllers::nodes::{set_not_ready, set_pressure, set_ready};
 use crate::sim::resources;
 use crate::sim::writes::{UpdateMode, WriteOptions};
 use crate::sim::{ApiError, SimCluster, meta};
@@ -167,6 +167,13 @@ pub fn apply(cluster: &SimCluster, action: &Action, now: Timestamp) -> Result<St
                 Ok(())
             })?;
             Ok(format!("node/{node} is Ready again"))
+        }
+        Action::NodePressure(p) => {
+            update(cluster, ("nodes", "", &p.node), "kubelet", |n| {
+                set_pressure(n, p.condition.as_str(), now);
+                Ok(())
+            })?;
+            Ok(format!("node/{} reports {}", p.node, p.condition.as_str()))
         }
     }
 }
