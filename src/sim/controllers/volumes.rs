@@ -64,15 +64,8 @@ fn bind(ctx: &mut Ctx, claim: &Value) {
         },
     );
     if let Some(claim) = written {
-        let event = Event {
-            object: &claim,
-            field_path: None,
-            kind: Kind::Normal,
-            reason: "ProvisioningSucceeded",
-            message: format!("Successfully provisioned volume {volume}"),
-        };
-        let source = Source::controller(PROVISIONER);
-        ctx.events.emit(ctx.cluster, ctx.now, &source, event);
+        let message = format!("Successfully provisioned volume {volume}");
+        event(ctx, &claim, PROVISIONER, "ProvisioningSucceeded", message);
     }
 }
 
@@ -89,15 +82,27 @@ fn leave_pending(ctx: &mut Ctx, claim: &Value) {
         },
     );
     if let Some(claim) = written {
-        let event = Event {
-            object: &claim,
-            field_path: None,
-            kind: Kind::Normal,
-            reason: "FailedBinding",
-            message: "no persistent volumes available for this claim and no storage class is set"
-                .into(),
-        };
-        let source = Source::controller("persistentvolume-controller");
-        ctx.events.emit(ctx.cluster, ctx.now, &source, event);
+        let message = "no persistent volumes available for this claim and no storage class is set";
+        let source = "persistentvolume-controller";
+        event(ctx, &claim, source, "FailedBinding", message.into());
     }
+}
+
+/// A Normal event about `claim`.
+fn event(
+    ctx: &mut Ctx,
+    claim: &Value,
+    source: &'static str,
+    reason: &'static str,
+    message: String,
+) {
+    let event = Event {
+        object: claim,
+        field_path: None,
+        kind: Kind::Normal,
+        reason,
+        message,
+    };
+    ctx.events
+        .emit(ctx.cluster, ctx.now, &Source::controller(source), event);
 }
