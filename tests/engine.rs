@@ -1,210 +1,19 @@
 //! The engine over a real store (SQLite) and the simulated cluster over HTTP: dedup across
-//! re-lists and restarts, the approval gate, execution recorded once, verification deciding
+//! re-lists and restarts (through the real watchers too), the approval gate, execution recorded once, verification deciding
 //! resolved or escalated, and no automatic action on a workload after an escalation. Evidence
 //! comes from a recorded fixture (the live gatherer has its own tests), and the verifier is a
 //! double whose verdict each test chooses.
 
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
-use jiff::Timestamp;
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use nightshift::domain::evidence::Evidence;
-use nightshift::domain::incident::{Incident, IncidentState};
-use nightshift::domain::plan::{CheckKind, Plan};
-use nightshift::domain::playbook::EvidenceSpec;
-use nightshift::domain::policy::Policy;
-use nightshift::domain::signal::Signal;
-use nightshift::domain::verdict::{CheckResult, Verdict};
-use nightshift::engine::{Engine, EngineSettings, Gathered, Gatherer, Parts, Verifier};
-use nightshift::k8s::execute::Executor;
-use nightshift::replay::{Case, run};
-use nightshift::rules::RuleSet;
-use nightshift::sim::{SimCluster, serve, write_kubeconfig};
-use nightshift::store::{ActionOutcome, Decision, Store};
+use nightshift::domain::incident::IncidentState;
+use nightshift::store::{ActionOutcome, Decision};
 use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 
-const CASE: &str = "fixtures/incidents/payments-api-missing-deploy-env-after-v2-3-1";
+mod engine_support;
 
-struct FixtureGatherer(Evidence);
-
-impl Gatherer for FixtureGatherer {
-    fn gather<'a>(&'a self, _: &'a Signal, _: &'a EvidenceSpec) -> BoxFuture<'a, Gathered> {
-        Box::pin(async move {
-            Gathered {
-                evidence: self.0.clone(),
-                problems: vec![],
-            }
-        })
-    }
-}
-
-struct ChosenVerdict(AtomicBool);
-
-impl Verifier for ChosenVerdict {
-    fn verify<'a>(
-        &'a self,
-        _: &'a Incident,
-        _: &'a Plan,
-        _: &'a Evidence,
-    ) -> BoxFuture<'a, Verdict> {
-        let passed = self.0.load(Ordering::SeqCst);
-        Box::pin(async move {
-            let result = CheckResult {
-                check: CheckKind::RolloutComplete,
-                passed,
-                observed: format!("test verdict {passed}"),
-            };
-            Verdict::decide(vec![result], Timestamp::now())
-        })
-    }
-}
-
-struct World {
-    cluster: SimCluster,
-    store: Store,
-    signal: Signal,
-    evidence: Evidence,
-    now: Timestamp,
-    clock: Arc<Mutex<Timestamp>>,
-    client: kube::Client,
-    rules: Arc<RuleSet>,
-    verdict: Arc<ChosenVerdict>,
-    shutdown: CancellationToken,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-async fn world() -> World {
-    let rules = RuleSet::load(&root().join("rules"), &root().join("playbooks")).expect("rules");
-    let case = Case::load(&root().join(CASE)).expect("case");
-    let outcome = run(&case, &rules, &Policy::default());
-    let replayed = outcome.incident.expect("the fixture opens an incident");
-    let cluster = SimCluster::new();
-    let objects = std::fs::read_to_string(root().join(CASE).join("objects.yaml")).expect("objects");
-    cluster
-        .apply_yaml(&objects)
-        .expect("objects load into the simulated cluster");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    write_kubeconfig(&kubeconfig, &url).expect("kubeconfig");
-    let shutdown = CancellationToken::new();
-    tokio::spawn(serve(cluster.clone(), listener, shutdown.clone()));
-    let file = Kubeconfig::read_from(&kubeconfig).expect("kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
-        .await
-        .expect("config");
-    let url = format!("sqlite://{}", dir.path().join("nightshift.db").display());
-    World {
-        cluster,
-        store: Store::connect(&url).await.expect("store"),
-        signal: replayed.signal,
-        now: case.file.now,
-        clock: Arc::new(Mutex::new(case.file.now)),
-        evidence: replayed.evidence,
-        client: kube::Client::try_from(config).expect("client"),
-        rules: Arc::new(rules),
-        verdict: Arc::new(ChosenVerdict(AtomicBool::new(true))),
-        shutdown,
-        _dir: dir,
-    }
-}
-
-impl World {
-    fn engine(&self) -> Engine {
-        Engine::new(Parts {
-            store: self.store.clone(),
-            rules: Arc::new(Mutex::new(self.rules.clone())),
-            policy: Policy::default(),
-            executor: Executor::new(self.client.clone()),
-            gatherer: Arc::new(FixtureGatherer(self.evidence.clone())),
-            verifier: self.verdict.clone(),
-            settings: EngineSettings {
-                poll_millis: 20,
-                ..EngineSettings::default()
-            },
-            // The recorded incident happened at the fixture's time; tests may move the clock.
-            clock: {
-                let clock = self.clock.clone();
-                Arc::new(move || *clock.lock().expect("clock"))
-            },
-        })
-    }
-
-    fn deployment_image(&self) -> String {
-        let d = self
-            .cluster
-            .get("Deployment", "payments", "payments-api")
-            .expect("deployment");
-        d["spec"]["template"]["spec"]["containers"][0]["image"]
-            .as_str()
-            .expect("image")
-            .to_owned()
-    }
-
-    async fn state(&self, id: &str) -> IncidentState {
-        self.store
-            .load(id)
-            .await
-            .expect("load")
-            .expect("incident")
-            .incident
-            .state
-    }
-
-    async fn wait_for(&self, id: &str, want: IncidentState) {
-        for _ in 0..500 {
-            if self.state(id).await == want {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let record = self.store.load(id).await.expect("load").expect("incident");
-        let story: Vec<String> = record
-            .audit
-            .iter()
-            .map(|a| format!("{} {}", a.kind, a.detail))
-            .collect();
-        panic!(
-            "incident {id} is {} after 5s, not {want}:\n{}",
-            record.incident.state,
-            story.join("\n")
-        );
-    }
-
-    /// Opens the fixture's incident through a running engine and waits until it awaits approval.
-    async fn opened_and_waiting(&self, engine: &Engine, tasks: &mut JoinSet<()>) -> String {
-        engine.intake(self.signal.clone(), self.now, tasks).await;
-        let id = self.store.list_incidents(10).await.expect("list")[0]
-            .id
-            .clone();
-        self.wait_for(&id, IncidentState::AwaitingApproval).await;
-        id
-    }
-}
-
-fn spawn(engine: &Engine, shutdown: &CancellationToken) -> tokio::sync::mpsc::Sender<Signal> {
-    let (tx, rx) = tokio::sync::mpsc::channel(16);
-    tokio::spawn(engine.clone().run(rx, shutdown.child_token()));
-    tx
-}
+use engine_support::{spawn, waiting_without_a_loop, world};
 
 #[tokio::test]
 async fn the_same_signal_again_or_after_a_restart_opens_no_second_incident() {
@@ -234,6 +43,55 @@ async fn the_same_signal_again_or_after_a_restart_opens_no_second_incident() {
         "a fresh engine on the same store dedups too"
     );
     assert_eq!(w.store.list_incidents(10).await.expect("list").len(), 1);
+}
+
+#[tokio::test]
+async fn the_real_watchers_listing_again_after_a_restart_open_no_second_incident() {
+    let w = world().await;
+    for run in ["first", "after a restart"] {
+        let shutdown = w.shutdown.child_token();
+        let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        let scope = nightshift::domain::scope::NamespaceScope::default();
+        let watchers = tokio::spawn(nightshift::k8s::watch::run(
+            w.client.clone(),
+            scope,
+            tx,
+            shutdown.clone(),
+        ));
+        // A fresh engine each time: nothing remembered in memory, only the store.
+        let engine = tokio::spawn(w.engine().run(rx, shutdown.clone()));
+        for _ in 0..300 {
+            if !w.store.list_incidents(10).await.expect("list").is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Let every listed object reach the engine.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        shutdown.cancel();
+        watchers.await.expect("watchers stop");
+        engine.await.expect("engine stops");
+        let incidents = w.store.list_incidents(10).await.expect("list");
+        assert_eq!(
+            incidents.len(),
+            1,
+            "{run}: both crash-looping pods and the Deployment short of replicas, listed \
+             again, are one incident: {incidents:#?}"
+        );
+    }
+    let id = &w.store.list_incidents(10).await.expect("list")[0].id;
+    let record = w.store.load(id).await.expect("load").expect("incident");
+    let joined: Vec<&serde_json::Value> = record
+        .audit
+        .iter()
+        .filter(|a| a.kind == nightshift::store::kinds::SIGNAL_JOINED)
+        .map(|a| &a.detail)
+        .collect();
+    assert_eq!(
+        joined.len(),
+        1,
+        "the other rule's signal is recorded once, not paged: {joined:?}"
+    );
 }
 
 #[tokio::test]
@@ -419,24 +277,6 @@ async fn an_unanswered_page_expires_after_the_playbooks_timeout() {
     assert_eq!(record.approvals.len(), 1);
     assert_eq!(record.approvals[0].decision, Decision::Expired);
     assert!(record.actions.is_empty());
-}
-
-/// Opens the fixture's incident with an engine that is not running its loop (so nothing polls
-/// approvals), and returns the incident id and its plan hash once it awaits approval.
-async fn waiting_without_a_loop(w: &World) -> (String, String) {
-    let mut tasks = JoinSet::new();
-    let id = w.opened_and_waiting(&w.engine(), &mut tasks).await;
-    while tasks.join_next().await.is_some() {}
-    let hash = w
-        .store
-        .load(&id)
-        .await
-        .expect("load")
-        .expect("incident")
-        .plans[0]
-        .hash
-        .clone();
-    (id, hash)
 }
 
 #[tokio::test]

@@ -385,3 +385,41 @@ async fn a_plan_downgraded_by_policy_shows_the_reason_and_what_was_proposed() {
         "{html}"
     );
 }
+
+#[tokio::test]
+async fn a_joined_signal_and_an_escalation_read_as_sentences_in_the_timeline() {
+    let store = Store::connect("sqlite::memory:").await.expect("store");
+    let incident = incident();
+    let id = incident.id.as_str();
+    store.insert_incident(&incident).await.expect("insert");
+    let joined = json!({"rule": "replicas-unavailable", "fingerprint": "replicas-unavailable/payments/payments-api",
+        "reason": "ReplicasUnavailable", "target": "Deployment/payments/payments-api"});
+    store
+        .append_audit(
+            Some(id),
+            nightshift::store::kinds::SIGNAL_JOINED,
+            "nightshift",
+            &joined,
+            at("2026-11-20T02:13:09Z"),
+        )
+        .await
+        .expect("joined");
+    store
+        .append_audit(
+            Some(id),
+            nightshift::store::kinds::INCIDENT_ESCALATION,
+            "nightshift",
+            &json!({"why": "the plan is to notify: a human must look"}),
+            at("2026-11-20T02:13:10Z"),
+        )
+        .await
+        .expect("escalation");
+    let record = store.load(id).await.expect("load").expect("exists");
+    let md = render(&record, Format::Markdown).expect("render");
+    for expected in [
+        "also raised: ReplicasUnavailable on Deployment/payments/payments-api (rule replicas-unavailable), recorded here rather than paged again",
+        "escalated to a human: the plan is to notify: a human must look",
+    ] {
+        assert!(md.contains(expected), "missing {expected:?} in:\n{md}");
+    }
+}

@@ -151,6 +151,8 @@ suite!(
     the_latest_incident_with_a_fingerprint_is_found_for_dedup,
     a_second_open_incident_with_the_same_fingerprint_is_refused_by_the_database,
     incidents_are_found_by_state_and_escalations_by_workload,
+    the_open_incident_of_a_workload_is_found_whatever_its_rule,
+    recent_actions_leave_out_the_incident_that_asks,
     a_valid_transition_moves_the_incident_and_a_terminal_one_closes_it,
     an_invalid_transition_is_refused_and_changes_nothing,
     a_transition_of_an_unknown_incident_is_refused,
@@ -416,6 +418,71 @@ async fn a_second_open_incident_with_the_same_fingerprint_is_refused_by_the_data
         Some("a1".into())
     );
     assert_eq!(store.list_incidents(10).await.expect("list").len(), 1);
+}
+
+async fn the_open_incident_of_a_workload_is_found_whatever_its_rule(db: &TestDb) {
+    let store = &db.store;
+    let workload = ObjectRef::namespaced("Deployment", "payments", "payments-api");
+    assert_eq!(store.open_on_scope(&workload).await.expect("none"), None);
+    store
+        .insert_incident(&incident("a1", "crash-loop/x", "2026-11-20T01:00:00Z"))
+        .await
+        .expect("a1");
+    let mut other = incident("b1", "replicas-unavailable/x", "2026-11-20T01:05:00Z");
+    other.rule = "replicas-unavailable".into();
+    store.insert_incident(&other).await.expect("b1");
+    assert_eq!(
+        store.open_on_scope(&workload).await.expect("open"),
+        Some("a1".into()),
+        "the oldest open one"
+    );
+    store
+        .transition(
+            "a1",
+            IncidentState::Escalated,
+            "nightshift",
+            at("2026-11-20T01:10:00Z"),
+        )
+        .await
+        .expect("close a1");
+    assert_eq!(
+        store.open_on_scope(&workload).await.expect("open"),
+        Some("b1".into())
+    );
+    let elsewhere = ObjectRef::namespaced("Deployment", "payments", "ledger");
+    assert_eq!(store.open_on_scope(&elsewhere).await.expect("none"), None);
+}
+
+async fn recent_actions_leave_out_the_incident_that_asks(db: &TestDb) {
+    let store = &db.store;
+    let now = at("2026-11-20T02:40:00Z");
+    for id in ["inc-1", "inc-2"] {
+        let hash = diagnosed_with_plan(store, id).await;
+        let plan = rollback_plan("payments-api");
+        store
+            .record_action(
+                id,
+                &hash,
+                0,
+                &plan.actions[0],
+                ActionOutcome::Started,
+                "",
+                now,
+            )
+            .await
+            .expect("claim");
+    }
+    let since = at("2026-11-20T02:00:00Z");
+    assert_eq!(
+        store.recent_actions(since, None).await.expect("all").len(),
+        2
+    );
+    let others = store
+        .recent_actions(since, Some("inc-1"))
+        .await
+        .expect("others");
+    assert_eq!(others.len(), 1, "{others:?}");
+    assert_eq!(others[0].target, "payments/payments-api");
 }
 
 async fn incidents_are_found_by_state_and_escalations_by_workload(db: &TestDb) {

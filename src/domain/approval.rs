@@ -65,6 +65,7 @@ pub struct Authorized {
     plan: Plan,
     hash: String,
     by: String,
+    at: Timestamp,
 }
 
 impl Authorized {
@@ -81,6 +82,11 @@ impl Authorized {
     /// Who authorized it (`alice@example.com`, `playbook:workload`).
     pub fn by(&self) -> &str {
         &self.by
+    }
+
+    /// When: the human's answer, or the moment a playbook's auto-approval was applied.
+    pub fn at(&self) -> Timestamp {
+        self.at
     }
 }
 
@@ -108,6 +114,7 @@ pub fn authorize(
                 plan: plan.clone(),
                 hash,
                 by: a.actor.clone(),
+                at: a.at,
             }),
         };
     }
@@ -124,6 +131,7 @@ pub fn authorize(
         plan: plan.clone(),
         hash,
         by: format!("playbook:{playbook}"),
+        at: now,
     })
 }
 

@@ -281,6 +281,44 @@ impl Policy {
     }
 }
 
+/// An escalation on the workload a plan acts on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Escalation {
+    /// The escalated incident.
+    pub incident: String,
+    /// When it was escalated.
+    pub at: Timestamp,
+}
+
+/// The last check before an authorized plan reaches the executor, against the world as it is
+/// now rather than when the plan was made (an approval may come half an hour later): every
+/// action must still pass policy, counting the actions carried out since (`ctx.recent`,
+/// without this plan's own), and no escalation on the workload may have happened since the
+/// plan was authorized — after one, nightshift takes no further automatic action there, and an
+/// approval given before it did not know of it. `Err` says why the plan may not run.
+pub fn recheck_before_execution(
+    policy: &Policy,
+    plan: &Plan,
+    ctx: &PolicyContext<'_>,
+    authorized_at: Timestamp,
+    escalation: Option<&Escalation>,
+    now: Timestamp,
+) -> Result<(), String> {
+    if let Some(e) = escalation.filter(|e| e.at >= authorized_at) {
+        return Err(format!(
+            "incident {} on the same workload was escalated at {} after this plan was \
+             authorized at {authorized_at}; nightshift takes no further automatic action there",
+            e.incident, e.at
+        ));
+    }
+    for action in &plan.actions {
+        policy
+            .check(action, ctx, now)
+            .map_err(|v| format!("policy now refuses it: {v}"))?;
+    }
+    Ok(())
+}
+
 /// The plan as a single `notify` that says what was proposed and why it may not run; the
 /// proposed actions are kept in `downgraded`, never silently changed.
 pub fn downgrade(plan: Plan, reason: String) -> Plan {

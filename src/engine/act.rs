@@ -1,7 +1,9 @@
 //! Execution and verification. Each action is claimed in the store (`started`) before the
 //! apiserver sees it and completed after, so a restart never repeats one: an action found
-//! `started` is in doubt and the incident escalates instead. Verification is a separate step
-//! whose verdict is recorded; a failed verdict escalates.
+//! `started` is in doubt and the incident escalates instead. Right before anything is sent the
+//! plan is checked once more against the world as it is then (policy, escalations since it was
+//! authorized). Verification is a separate step whose verdict is recorded; a failed verdict
+//! escalates.
 
 use jiff::SignedDuration;
 
@@ -9,7 +11,8 @@ use super::lifecycle::{EngineError, NIGHTSHIFT};
 use super::{Engine, Progress};
 use crate::domain::approval::{Approval, Authorized, Decision as Answer, authorize};
 use crate::domain::incident::{Incident, IncidentState};
-use crate::domain::policy::target_key;
+use crate::domain::planner::policy_context;
+use crate::domain::policy::{Escalation, recheck_before_execution, target_key};
 use crate::k8s::execute::{Mode, Outcome};
 use crate::store::{ActionOutcome, Decision, Recorded};
 
@@ -85,6 +88,10 @@ impl Engine {
             )
             .await?;
         }
+        if let Some(why) = self.refused_now(incident, &authorized).await? {
+            let why = format!("not carried out: {why}");
+            return self.fail(id, IncidentState::Executing, &why).await;
+        }
         let executor = &self.parts().executor;
         for index in 0..authorized.plan().actions.len() {
             if let Err(err) = executor
@@ -92,6 +99,19 @@ impl Engine {
                 .await
             {
                 let why = format!("dry run of action {index} refused: {err}");
+                let action = &authorized.plan().actions[index];
+                // Recorded as never sent for real; on a resume it is already there.
+                self.store()
+                    .record_action(
+                        id,
+                        authorized.hash(),
+                        index,
+                        action,
+                        ActionOutcome::Skipped,
+                        &why,
+                        self.now(),
+                    )
+                    .await?;
                 self.report_action(id, &authorized, index, false, &why);
                 return self.fail(id, IncidentState::Executing, &why).await;
             }
@@ -109,6 +129,42 @@ impl Engine {
         )
         .await?;
         self.verify(incident).await
+    }
+
+    /// The last check before anything is sent, against the world as it is now: policy, counting
+    /// what other incidents did since the plan was made, and no escalation on the workload since
+    /// the plan was authorized. `Some(why)` when the plan may not run.
+    async fn refused_now(
+        &self,
+        incident: &Incident,
+        authorized: &Authorized,
+    ) -> Result<Option<String>, EngineError> {
+        let (store, parts, now) = (self.store(), self.parts(), self.now());
+        let record = store
+            .load(&incident.id)
+            .await?
+            .ok_or_else(|| EngineError::Missing(incident.id.clone()))?;
+        let since = now - parts.policy.action_window;
+        let recent = store.recent_actions(since, Some(&incident.id)).await?;
+        let ctx = policy_context(authorized.plan(), &record.evidence, &recent);
+        let held_since = now - parts.settings.escalation_hold;
+        let escalation = store
+            .escalated_on(incident.scope(), held_since)
+            .await?
+            .filter(|e| e.id != incident.id)
+            .map(|e| Escalation {
+                at: e.closed_at.unwrap_or(e.opened_at),
+                incident: e.id,
+            });
+        let verdict = recheck_before_execution(
+            &parts.policy,
+            authorized.plan(),
+            &ctx,
+            authorized.at(),
+            escalation.as_ref(),
+            now,
+        );
+        Ok(verdict.err())
     }
 
     /// One action for real. `Ok(Err(why))` is an action that failed or may not run.

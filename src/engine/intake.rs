@@ -1,20 +1,25 @@
 //! Intake: a signal becomes an incident when a rule matches it and the store admits it (no open
-//! incident with that fingerprint, no cooldown). The store decides — the database refuses a
-//! second open incident per fingerprint — so re-lists, restarts and racing replicas never open
-//! duplicates. A short in-memory memory of recent decisions spares the store a lookup for every
-//! update of a crash-looping pod.
+//! incident with that fingerprint, no cooldown, no open incident about the same workload). The
+//! store decides — the database refuses a second open incident per fingerprint — so re-lists,
+//! restarts and racing replicas never open duplicates. One broken rollout raises several
+//! signals (the pods crash-loop, the Deployment lacks replicas): they are one incident, and a
+//! signal of another rule about a workload that already has an open incident is recorded on
+//! that incident (once per rule fingerprint, across restarts) instead of paging again. A short in-memory memory
+//! of recent decisions spares the store a lookup for every update of a crash-looping pod.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
+use serde_json::json;
 
 use crate::domain::incident::{Incident, IncidentState};
 use crate::domain::rule::{Admission, admit};
 use crate::domain::signal::Signal;
 use crate::pipeline::{fingerprint, select};
 use crate::rules::RuleSet;
+use crate::store::kinds;
 use crate::store::{Store, StoreError};
 
 /// How long a fingerprint's store decision is remembered in memory. The store stays
@@ -26,6 +31,8 @@ pub struct Intake {
     store: Store,
     rules: Arc<Mutex<Arc<RuleSet>>>,
     seen: Mutex<HashMap<String, Instant>>,
+    /// (open incident, fingerprint) pairs already recorded as joined.
+    joined: Mutex<HashSet<(String, String)>>,
 }
 
 impl Intake {
@@ -35,6 +42,7 @@ impl Intake {
             store,
             rules,
             seen: Mutex::default(),
+            joined: Mutex::default(),
         }
     }
 
@@ -64,6 +72,12 @@ impl Intake {
             tracing::debug!(%fingerprint, ?admission, "signal not opened");
             return Ok(None);
         }
+        let scope = signal.workload.as_ref().unwrap_or(&signal.target);
+        if let Some(open) = self.store.open_on_scope(scope).await? {
+            self.join(&open, &fingerprint, &rule.name, signal, now)
+                .await?;
+            return Ok(None);
+        }
         let incident = Incident {
             id: Incident::id_for(&fingerprint, now),
             rule: rule.name.clone(),
@@ -80,6 +94,47 @@ impl Intake {
             Err(err) => Err(err),
             Ok(()) => Ok(Some(incident)),
         }
+    }
+
+    /// Records, once, that a signal of another rule about `open`'s workload joined it.
+    async fn join(
+        &self,
+        open: &str,
+        fingerprint: &str,
+        rule: &str,
+        signal: &Signal,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let key = (open.to_owned(), fingerprint.to_owned());
+        let first = self
+            .joined
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key);
+        if !first {
+            return Ok(());
+        }
+        // Before a restart it may have been recorded already.
+        let recorded = self.store.load(open).await?.is_some_and(|r| {
+            r.audit.iter().any(|a| {
+                a.kind == kinds::SIGNAL_JOINED
+                    && a.detail.get("fingerprint").and_then(|f| f.as_str()) == Some(fingerprint)
+            })
+        });
+        if recorded {
+            return Ok(());
+        }
+        tracing::info!(incident = %open, %fingerprint, "signal joined the workload's open incident");
+        let detail = json!({
+            "rule": rule,
+            "fingerprint": fingerprint,
+            "reason": signal.reason,
+            "target": signal.target.to_string(),
+        });
+        self.store
+            .append_audit(Some(open), kinds::SIGNAL_JOINED, "nightshift", &detail, now)
+            .await?;
+        Ok(())
     }
 
     fn recently_seen(&self, fingerprint: &str) -> bool {
@@ -100,6 +155,10 @@ impl Intake {
     /// be judged by the store).
     pub fn forget_seen(&self) {
         self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        self.joined
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();

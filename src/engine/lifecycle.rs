@@ -12,7 +12,7 @@ use crate::domain::plan::Plan;
 use crate::domain::playbook::Playbook;
 use crate::domain::policy::downgrade;
 use crate::pipeline::decide;
-use crate::store::StoreError;
+use crate::store::{StoreError, kinds};
 
 /// Why an incident could not take its next step (it stays where it is and resumes later).
 #[derive(Debug, thiserror::Error)]
@@ -113,7 +113,7 @@ impl Engine {
         });
         let now = self.now();
         let recent = store
-            .recent_actions(now - parts.policy.action_window)
+            .recent_actions(now - parts.policy.action_window, None)
             .await?;
         let (diagnosis, plan) = decide(
             &incident.signal,
@@ -128,7 +128,13 @@ impl Engine {
         if !gathered.problems.is_empty() {
             let detail = json!({"problems": gathered.problems});
             store
-                .append_audit(Some(id), "evidence.incomplete", NIGHTSHIFT, &detail, now)
+                .append_audit(
+                    Some(id),
+                    kinds::EVIDENCE_INCOMPLETE,
+                    NIGHTSHIFT,
+                    &detail,
+                    now,
+                )
                 .await?;
         }
         store.record_diagnosis(id, &diagnosis, now).await?;
@@ -235,7 +241,7 @@ impl Engine {
         self.store()
             .append_audit(
                 Some(id),
-                "incident.escalation",
+                kinds::INCIDENT_ESCALATION,
                 NIGHTSHIFT,
                 &detail,
                 self.now(),

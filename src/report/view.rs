@@ -314,6 +314,13 @@ fn describe(row: &AuditRow) -> String {
             Some(headline) => format!("verification: {headline}"),
             None => "verification recorded".to_owned(),
         },
+        kinds::INCIDENT_ESCALATION => format!("escalated to a human: {}", s("why")),
+        kinds::SIGNAL_JOINED => format!(
+            "also raised: {} on {} (rule {}), recorded here rather than paged again",
+            s("reason"),
+            s("target"),
+            s("rule")
+        ),
         _ => canonical_json(d),
     }
 }

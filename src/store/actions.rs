@@ -180,16 +180,23 @@ impl Store {
 }
 
 impl Store {
-    /// Mutating actions started or carried out since `since` (any incident), for the policy's
-    /// actions-per-target window. An action in doubt (`started`) counts: it may have run.
-    pub async fn recent_actions(&self, since: Timestamp) -> Result<Vec<PastAction>> {
+    /// Mutating actions started or carried out since `since` by any incident but `except`, for
+    /// the policy's actions-per-target window. An action in doubt (`started`) counts: it may
+    /// have run.
+    pub async fn recent_actions(
+        &self,
+        since: Timestamp,
+        except: Option<&str>,
+    ) -> Result<Vec<PastAction>> {
         let rows = sqlx::query(
             "SELECT tool, params, at FROM actions WHERE at >= $1 AND outcome IN ($2, $3) \
-             ORDER BY at",
+             AND incident_id <> $4 ORDER BY at",
         )
         .bind(millis(since))
         .bind(ActionOutcome::Started.as_str())
         .bind(ActionOutcome::Succeeded.as_str())
+        // No incident id is empty.
+        .bind(except.unwrap_or(""))
         .fetch_all(&self.pool)
         .await
         .context("listing recent actions")?;

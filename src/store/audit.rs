@@ -17,7 +17,7 @@ use crate::domain::plan::{canonical_json, hex};
 /// The `prev_hash` of the first row.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// The `kind`s the store itself appends.
+/// The `kind`s of audit rows: the ones the store appends itself, and the engine's.
 pub mod kinds {
     /// An incident was stored.
     pub const INCIDENT_OPENED: &str = "incident.opened";
@@ -37,6 +37,12 @@ pub mod kinds {
     pub const ACTION_COMPLETED: &str = "action.completed";
     /// A verification verdict was stored.
     pub const VERIFICATION_RECORDED: &str = "verification.recorded";
+    /// The engine handed an incident to a human, and why.
+    pub const INCIDENT_ESCALATION: &str = "incident.escalation";
+    /// Some evidence could not be gathered (which requests failed).
+    pub const EVIDENCE_INCOMPLETE: &str = "evidence.incomplete";
+    /// A signal of another rule about the same workload joined an open incident.
+    pub const SIGNAL_JOINED: &str = "signal.joined";
 }
 
 /// One audit row.

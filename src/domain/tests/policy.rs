@@ -5,7 +5,9 @@ use super::builders::at;
 use crate::domain::catalog::Tool;
 use crate::domain::pattern::Glob;
 use crate::domain::plan::{Action, Plan, Risk};
-use crate::domain::policy::{PastAction, Policy, PolicyContext, Violation};
+use crate::domain::policy::{
+    Escalation, PastAction, Policy, PolicyContext, Violation, recheck_before_execution,
+};
 
 fn action(tool: Tool, params: serde_json::Value) -> Action {
     Action { tool, params }
@@ -244,4 +246,65 @@ fn schema_violations_are_refused_before_any_other_check() {
         ),
         Err(Violation::Schema { .. })
     ));
+}
+
+#[test]
+fn a_plan_approved_before_an_escalation_on_its_workload_may_not_run_after_it() {
+    let policy = Policy::default();
+    let rollback = plan(vec![action(
+        Tool::DeploymentRollback,
+        json!({"namespace": "shop", "name": "api"}),
+    )]);
+    let approved = at("2026-01-01T00:10:00Z");
+    let now = at("2026-01-01T00:30:00Z");
+    let escalation = Escalation {
+        incident: "inc-1".into(),
+        at: at("2026-01-01T00:20:00Z"),
+    };
+    let ctx = PolicyContext::default();
+    let refused =
+        recheck_before_execution(&policy, &rollback, &ctx, approved, Some(&escalation), now)
+            .expect_err("escalated since the approval");
+    assert!(refused.contains("inc-1"), "{refused}");
+    // Approved after the escalation: the human knew of it.
+    let later = at("2026-01-01T00:25:00Z");
+    assert_eq!(
+        recheck_before_execution(&policy, &rollback, &ctx, later, Some(&escalation), now),
+        Ok(())
+    );
+    assert_eq!(
+        recheck_before_execution(&policy, &rollback, &ctx, approved, None, now),
+        Ok(())
+    );
+}
+
+#[test]
+fn actions_carried_out_since_the_plan_was_made_count_when_it_is_about_to_run() {
+    let policy = Policy {
+        max_actions_per_target: 1,
+        ..Policy::default()
+    };
+    let restart = plan(vec![action(
+        Tool::DeploymentRestart,
+        json!({"namespace": "shop", "name": "api"}),
+    )]);
+    let now = at("2026-01-01T00:30:00Z");
+    // Another incident restarted the same Deployment while this plan waited for its approval.
+    let recent = [PastAction {
+        tool: Tool::DeploymentRollback,
+        target: "shop/api".into(),
+        at: at("2026-01-01T00:20:00Z"),
+    }];
+    let ctx = PolicyContext {
+        recent: &recent,
+        ..PolicyContext::default()
+    };
+    let refused = recheck_before_execution(&policy, &restart, &ctx, now, None, now)
+        .expect_err("rate-limited now");
+    assert!(refused.starts_with("policy now refuses it"), "{refused}");
+    let quiet = PolicyContext::default();
+    assert_eq!(
+        recheck_before_execution(&policy, &restart, &quiet, now, None, now),
+        Ok(())
+    );
 }
