@@ -85,8 +85,9 @@ pub enum Command {
     /// Run the daemon: watch the cluster, open incidents, gather, diagnose, plan, wait for
     /// approvals (`incidents approve`), execute, verify.
     Run {
-        /// Kubeconfig to use (default: in-cluster, then $KUBECONFIG / ~/.kube/config).
-        #[arg(long, env = "KUBECONFIG")]
+        /// Kubeconfig to use (default: $KUBECONFIG, which may list several files, or
+        /// ~/.kube/config; else the in-cluster service account).
+        #[arg(long)]
         kubeconfig: Option<PathBuf>,
         /// Serve /healthz and /readyz here.
         #[arg(long)]

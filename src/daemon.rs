@@ -1,6 +1,7 @@
 //! `nightshift run`: the daemon. Connects to the store and the cluster, starts the watchers and
 //! the engine, hot-reloads rules (a reload with errors keeps the previous good set and says so),
-//! serves health endpoints, and shuts down on one cancellation token.
+//! serves `/healthz` (the process is up) and `/readyz` (every watcher has listed; not while
+//! draining), and shuts down on one cancellation token.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -9,6 +10,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::get;
 use jiff::Timestamp;
 use notify_debouncer_mini::new_debouncer;
@@ -134,19 +137,28 @@ impl Daemon {
         });
         on_start(&engine);
         let (sink, signals) = mpsc::channel(SIGNAL_QUEUE);
-        let watchers = tokio::spawn(watch::run(
+        let synced = watch::Synced::default();
+        let watchers = tokio::spawn(watch::run_reporting(
             self.client.clone(),
             settings.watch.clone(),
             sink,
             shutdown.clone(),
+            synced.clone(),
         ));
+        // The health endpoints outlive the drain, so readiness can say "draining".
+        let http_stop = CancellationToken::new();
+        let health = Health {
+            synced,
+            draining: shutdown.clone(),
+        };
         let http = match self.listen {
-            Some(addr) => Some(serve_health(addr, shutdown.clone()).await?),
+            Some(addr) => Some(serve_health(addr, health, http_stop.clone()).await?),
             None => None,
         };
         tracing::info!(store = %self.store.location(), "nightshift is watching");
         engine.run(signals, shutdown.clone()).await;
         watchers.await.ok();
+        http_stop.cancel();
         if let Some(http) = http {
             http.await.ok();
         }
@@ -217,16 +229,48 @@ async fn reload(holder: &mut RulesHolder, current: &Mutex<Arc<RuleSet>>, store: 
     }
 }
 
+/// What `/readyz` reports on.
+#[derive(Clone)]
+struct Health {
+    synced: watch::Synced,
+    draining: CancellationToken,
+}
+
+/// Ready once every watcher has listed its resource, and until shutdown begins.
+async fn readyz(State(health): State<Health>) -> (StatusCode, String) {
+    if health.draining.is_cancelled() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "draining: shutting down\n".into(),
+        );
+    }
+    let pending = health.synced.pending();
+    if !health.synced.all() {
+        let what = if pending.is_empty() {
+            "the watchers have not started".to_owned()
+        } else {
+            format!("waiting for the first list of {}", pending.join(", "))
+        };
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {what}\n"),
+        );
+    }
+    (StatusCode::OK, "ok\n".into())
+}
+
 async fn serve_health(
     addr: SocketAddr,
+    health: Health,
     shutdown: CancellationToken,
 ) -> Result<tokio::task::JoinHandle<()>> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("listening on {addr}"))?;
     let app = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(|| async { "ok" }));
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .with_state(health);
     Ok(tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })

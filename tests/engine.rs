@@ -75,23 +75,50 @@ async fn the_real_watchers_listing_again_after_a_restart_open_no_second_incident
         assert_eq!(
             incidents.len(),
             1,
-            "{run}: both crash-looping pods and the Deployment short of replicas, listed \
-             again, are one incident: {incidents:#?}"
+            "{run}: both crash-looping pods, listed again, are one incident: {incidents:#?}"
         );
     }
-    let id = &w.store.list_incidents(10).await.expect("list")[0].id;
+}
+
+/// What the incident's timeline records as other rules' signals that joined it.
+async fn joined_signals(w: &engine_support::World, id: &str) -> Vec<serde_json::Value> {
     let record = w.store.load(id).await.expect("load").expect("incident");
-    let joined: Vec<&serde_json::Value> = record
+    record
         .audit
-        .iter()
+        .into_iter()
         .filter(|a| a.kind == nightshift::store::kinds::SIGNAL_JOINED)
-        .map(|a| &a.detail)
-        .collect();
-    assert_eq!(
-        joined.len(),
-        1,
-        "the other rule's signal is recorded once, not paged: {joined:?}"
-    );
+        .map(|a| a.detail)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_signal_of_another_rule_about_the_same_workload_joins_its_open_incident() {
+    let w = world().await;
+    let engine = w.engine();
+    let first = engine
+        .open(w.signal.clone(), w.now)
+        .await
+        .expect("open")
+        .expect("the crash loop opens an incident");
+    let deployment =
+        nightshift::domain::signal::ObjectRef::namespaced("Deployment", "payments", "payments-api");
+    let mut short = w.signal.clone();
+    short.target = deployment.clone();
+    short.workload = Some(deployment);
+    short.reason = "ReplicasUnavailable".into();
+    short.container = None;
+    short.container_state = None;
+    for _ in 0..3 {
+        let opened = engine.open(short.clone(), w.now).await.expect("open");
+        assert!(opened.is_none(), "one broken workload, one page");
+    }
+    let joined = joined_signals(&w, &first.id).await;
+    assert_eq!(joined.len(), 1, "recorded once: {joined:?}");
+    assert_eq!(joined[0]["rule"], "replicas-unavailable");
+    // A fresh engine (a restart) does not record it again.
+    assert!(w.engine().open(short, w.now).await.expect("open").is_none());
+    assert_eq!(joined_signals(&w, &first.id).await.len(), 1);
+    assert_eq!(w.store.list_incidents(10).await.expect("list").len(), 1);
 }
 
 #[tokio::test]

@@ -283,8 +283,34 @@ pub fn job(job: &Job, workload: Option<ObjectRef>, now: Timestamp) -> Vec<Signal
         .collect()
 }
 
-/// Signals a Deployment raises: ProgressDeadlineExceeded, FailedCreate, too few replicas.
+/// How long a Deployment may have fewer available replicas than desired before that is a
+/// signal of its own: every rollout and every pod restart is briefly short, and what is really
+/// wrong (a crash loop, an image that will not pull) shows on the pods first.
+pub const REPLICAS_SHORT_AFTER: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
+
+/// Whether the Deployment has fewer available replicas than it wants.
+pub fn replicas_short(deployment: &Deployment) -> bool {
+    let available = deployment
+        .status
+        .as_ref()
+        .and_then(|s| s.available_replicas)
+        .unwrap_or(0);
+    available < deployment.spec.replicas.unwrap_or(1)
+}
+
+/// Signals a Deployment raises: ProgressDeadlineExceeded, FailedCreate, too few replicas (for
+/// an unknown time, which counts as long enough).
 pub fn deployment(deployment: &Deployment, now: Timestamp) -> Vec<Signal> {
+    deployment_short_since(deployment, None, now)
+}
+
+/// [`deployment`], knowing since when it has been short of replicas: too few replicas is raised
+/// only once that has lasted [`REPLICAS_SHORT_AFTER`].
+pub fn deployment_short_since(
+    deployment: &Deployment,
+    short_since: Option<Timestamp>,
+    now: Timestamp,
+) -> Vec<Signal> {
     let status = deployment.status.clone().unwrap_or_default();
     let me = target("Deployment", &deployment.metadata);
     let mut out = Vec::new();
@@ -307,7 +333,8 @@ pub fn deployment(deployment: &Deployment, now: Timestamp) -> Vec<Signal> {
         }
     }
     let desired = deployment.spec.replicas.unwrap_or(1);
-    if out.is_empty() && status.available_replicas.unwrap_or(0) < desired {
+    let long_enough = short_since.is_none_or(|at| now.duration_since(at) >= REPLICAS_SHORT_AFTER);
+    if out.is_empty() && replicas_short(deployment) && long_enough {
         let message = format!(
             "{} of {desired} replicas available",
             status.available_replicas.unwrap_or(0)

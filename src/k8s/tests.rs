@@ -221,3 +221,34 @@ fn a_lost_claim_is_raised_at_once_and_a_bound_one_never() {
     assert!(detect::claim(&bound, now()).is_empty());
     assert_eq!(detect::claim_recheck_at(&bound, now()), None);
 }
+
+fn deployment(available: i32) -> k8s_openapi::api::apps::v1::Deployment {
+    let yaml = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: api, namespace: shop}}\n\
+         spec: {{replicas: 3, selector: {{matchLabels: {{app: api}}}}, template: {{metadata: {{labels: {{app: api}}}}, spec: {{containers: [{{name: api, image: x}}]}}}}}}\n\
+         status: {{replicas: 3, availableReplicas: {available}, conditions: [{{type: Progressing, status: 'True', reason: NewReplicaSetAvailable}}]}}\n"
+    );
+    serde_yaml_ng::from_str(&yaml).expect("deployment yaml")
+}
+
+#[test]
+fn a_deployment_briefly_short_of_replicas_is_not_a_signal_until_it_stays_short() {
+    let short = deployment(2);
+    assert!(detect::replicas_short(&short));
+    let just_now = detect::deployment_short_since(&short, Some(now()), now());
+    assert!(just_now.is_empty(), "every restart is briefly short");
+    let since: Timestamp = "2026-11-20T02:24:00Z".parse().expect("ts");
+    let reasons: Vec<String> = detect::deployment_short_since(&short, Some(since), now())
+        .into_iter()
+        .map(|s| s.reason)
+        .collect();
+    assert_eq!(reasons, vec!["ReplicasUnavailable"], "short for 6 minutes");
+    assert_eq!(
+        detect::deployment(&short, now()).len(),
+        1,
+        "for an unknown time, as a recording shows it, it counts"
+    );
+    let whole = deployment(3);
+    assert!(!detect::replicas_short(&whole));
+    assert!(detect::deployment(&whole, now()).is_empty());
+}

@@ -3,11 +3,11 @@
 //! stores are kept only where current state is needed to name a pod's workload (ReplicaSets →
 //! Deployment, Jobs → CronJob); pods themselves are not cached, so memory stays flat with the
 //! cluster's size. A re-list replays every object: dedup happens in the engine and the store,
-//! never here. Pods and claims that wait on the clock (not Ready yet, Pending) are kept in
-//! [`Rechecks`] until their time and looked at again then, since a stuck object may never
-//! change again.
+//! never here. Pods, claims and Deployments that wait on the clock (not Ready yet, Pending,
+//! short of replicas) are kept in [`Rechecks`] until their time and looked at again then, since
+//! a stuck object may never change again.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::{Stream, StreamExt};
@@ -49,7 +49,41 @@ pub struct Watch {
     rechecks: Arc<Mutex<Rechecks>>,
     /// Claims to look at again when their time comes.
     claim_rechecks: Arc<Mutex<Rechecks<PersistentVolumeClaim>>>,
+    /// Deployments short of replicas: since when, and when to look at them again.
+    short: Arc<Mutex<Short>>,
     sink: mpsc::Sender<Signal>,
+}
+
+/// Which watchers have listed their resource at least once (readiness).
+#[derive(Clone, Default)]
+pub struct Synced(Arc<Mutex<BTreeMap<String, bool>>>);
+
+impl Synced {
+    fn register(&self, resource: &str) {
+        let mut all = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        all.entry(resource.to_owned()).or_insert(false);
+    }
+
+    fn mark(&self, resource: &str) {
+        let mut all = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        all.insert(resource.to_owned(), true);
+    }
+
+    /// The resources whose first list has not completed yet; empty when every watcher (once
+    /// any is running) has listed.
+    pub fn pending(&self) -> Vec<String> {
+        let all = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        all.iter()
+            .filter(|(_, done)| !**done)
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// Whether watchers are registered and all of them have listed.
+    pub fn all(&self) -> bool {
+        let all = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        !all.is_empty() && all.values().all(|done| *done)
+    }
 }
 
 /// Runs every watcher until `shutdown`; signals go to `sink`. Returns when cancelled (or when
@@ -60,6 +94,17 @@ pub async fn run(
     sink: mpsc::Sender<Signal>,
     shutdown: CancellationToken,
 ) {
+    run_reporting(client, scope, sink, shutdown, Synced::default()).await;
+}
+
+/// [`run`], reporting in `synced` which watchers have completed their first list.
+pub async fn run_reporting(
+    client: Client,
+    scope: NamespaceScope,
+    sink: mpsc::Sender<Signal>,
+    shutdown: CancellationToken,
+    synced: Synced,
+) {
     let (rs_store, rs_writer) = reflector::store::<ReplicaSet>();
     let (job_store, job_writer) = reflector::store::<Job>();
     let watch = Watch {
@@ -69,25 +114,44 @@ pub async fn run(
         pods: Arc::default(),
         rechecks: Arc::default(),
         claim_rechecks: Arc::default(),
+        short: Arc::default(),
         sink,
     };
     let rs = stream::<ReplicaSet>(&client).reflect(rs_writer);
     let jobs = stream::<Job>(&client).reflect(job_writer);
+    let s = &synced;
     let tasks = [
-        tokio::spawn(drive(rs, watch.clone(), Watch::replica_set)),
-        tokio::spawn(drive(jobs, watch.clone(), Watch::job)),
-        tokio::spawn(drive(stream::<Pod>(&client), watch.clone(), Watch::pod)),
-        tokio::spawn(drive(stream::<Event>(&client), watch.clone(), Watch::event)),
+        tokio::spawn(drive(rs, watch.clone(), Watch::replica_set, s.clone())),
+        tokio::spawn(drive(jobs, watch.clone(), Watch::job, s.clone())),
+        tokio::spawn(drive(
+            stream::<Pod>(&client),
+            watch.clone(),
+            Watch::pod,
+            s.clone(),
+        )),
+        tokio::spawn(drive(
+            stream::<Event>(&client),
+            watch.clone(),
+            Watch::event,
+            s.clone(),
+        )),
         tokio::spawn(drive(
             stream::<Deployment>(&client),
             watch.clone(),
             Watch::deployment,
+            s.clone(),
         )),
-        tokio::spawn(drive(stream::<Node>(&client), watch.clone(), Watch::node)),
+        tokio::spawn(drive(
+            stream::<Node>(&client),
+            watch.clone(),
+            Watch::node,
+            s.clone(),
+        )),
         tokio::spawn(drive(
             stream::<PersistentVolumeClaim>(&client),
             watch.clone(),
             Watch::claim,
+            s.clone(),
         )),
         tokio::spawn(recheck(watch.clone())),
     ];
@@ -110,11 +174,18 @@ where
         .default_backoff()
 }
 
-async fn drive<K, S>(stream: S, watch: Watch, on: fn(&Watch, &K, bool, Timestamp) -> Vec<Signal>)
-where
+async fn drive<K, S>(
+    stream: S,
+    watch: Watch,
+    on: fn(&Watch, &K, bool, Timestamp) -> Vec<Signal>,
+    synced: Synced,
+) where
     S: Stream<Item = watcher::Result<WatchEvent<K>>> + Send,
     K: Resource + Send,
+    K::DynamicType: Default,
 {
+    let resource = K::plural(&K::DynamicType::default()).into_owned();
+    synced.register(&resource);
     futures::pin_mut!(stream);
     while let Some(item) = stream.next().await {
         let event = match item {
@@ -127,7 +198,11 @@ where
         let (object, deleted) = match &event {
             WatchEvent::Apply(o) | WatchEvent::InitApply(o) => (o, false),
             WatchEvent::Delete(o) => (o, true),
-            WatchEvent::Init | WatchEvent::InitDone => continue,
+            WatchEvent::InitDone => {
+                synced.mark(&resource);
+                continue;
+            }
+            WatchEvent::Init => continue,
         };
         if !watch.scope.allows(object.meta().namespace.as_deref()) {
             continue;
@@ -150,16 +225,33 @@ async fn recheck(watch: Watch) {
         let now = Timestamp::now();
         let pods = take_due(&watch.rechecks, now);
         let claims = take_due(&watch.claim_rechecks, now);
+        let deployments = {
+            let mut short = watch.short.lock().unwrap_or_else(PoisonError::into_inner);
+            short.rechecks.take_due(now)
+        };
         let signals = pods
             .iter()
             .flat_map(|pod| watch.pod(pod, false, now))
-            .chain(claims.iter().flat_map(|c| watch.claim(c, false, now)));
+            .chain(claims.iter().flat_map(|c| watch.claim(c, false, now)))
+            .chain(
+                deployments
+                    .iter()
+                    .flat_map(|d| watch.deployment(d, false, now)),
+            );
         for signal in signals.collect::<Vec<_>>() {
             if watch.sink.send(signal).await.is_err() {
                 return;
             }
         }
     }
+}
+
+/// Deployments seen short of replicas: since when (this daemon's first sight of it), and the
+/// ones to look at again once that has lasted long enough.
+#[derive(Default)]
+struct Short {
+    since: HashMap<(String, String), Timestamp>,
+    rechecks: Rechecks<Deployment>,
 }
 
 fn take_due<K: Clone>(rechecks: &Mutex<Rechecks<K>>, now: Timestamp) -> Vec<K> {
@@ -272,10 +364,25 @@ impl Watch {
     }
 
     fn deployment(&self, d: &Deployment, deleted: bool, now: Timestamp) -> Vec<Signal> {
-        if deleted {
-            return Vec::new();
+        let key = (d.namespace().unwrap_or_default(), d.name_any());
+        let mut short = self.short.lock().unwrap_or_else(PoisonError::into_inner);
+        if deleted || !detect::replicas_short(d) {
+            short.since.remove(&key);
+            short.rechecks.forget(&key);
+            return if deleted {
+                Vec::new()
+            } else {
+                detect::deployment_short_since(d, Some(now), now)
+            };
         }
-        detect::deployment(d, now)
+        let since = *short.since.entry(key.clone()).or_insert(now);
+        let due = since
+            .checked_add(detect::REPLICAS_SHORT_AFTER)
+            .ok()
+            .filter(|at| *at > now);
+        short.rechecks.track(key, d, due);
+        drop(short);
+        detect::deployment_short_since(d, Some(since), now)
     }
 
     fn claim(&self, claim: &PersistentVolumeClaim, deleted: bool, now: Timestamp) -> Vec<Signal> {

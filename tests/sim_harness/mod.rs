@@ -12,6 +12,8 @@ pub struct Sim {
     pub cluster: SimCluster,
     /// A client for it.
     pub client: kube::Client,
+    /// The kubeconfig the client was built from (for kubectl or a `nightshift` process).
+    pub kubeconfig: std::path::PathBuf,
     /// Cancelled when the `Sim` is dropped; give it to whatever runs beside the cluster.
     pub shutdown: CancellationToken,
     _dir: tempfile::TempDir,
@@ -42,6 +44,7 @@ pub async fn start(cluster: SimCluster) -> Sim {
     Sim {
         cluster,
         client,
+        kubeconfig: path,
         shutdown,
         _dir: dir,
     }
