@@ -184,3 +184,27 @@ fn a_bad_settings_file_stops_with_its_location() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_detection_bench_runs_end_to_end_and_prints_its_table() {
+    // Tiny, so it only proves the bench works; the figures come from a release build by hand.
+    let out = nightshift(&[
+        "bench",
+        "--detect",
+        "--pods",
+        "50",
+        "--changes",
+        "3",
+        "--rss-pods",
+        "60",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in ["p50", "p99", "changes measured  3", "RSS settled"] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}

@@ -80,6 +80,34 @@ async fn the_real_watchers_listing_again_after_a_restart_open_no_second_incident
     }
 }
 
+#[tokio::test]
+async fn after_an_incident_ends_its_rules_cooldown_holds_the_same_signal_back_then_lets_it_open() {
+    let w = world().await;
+    let engine = w.engine();
+    let first = engine
+        .open(w.signal.clone(), w.now)
+        .await
+        .expect("open")
+        .expect("opened");
+    w.store
+        .transition(&first.id, IncidentState::Escalated, "nightshift", w.now)
+        .await
+        .expect("ended");
+    let minutes = |m: i64| w.now + jiff::SignedDuration::from_mins(m);
+    // crash-loop's cooldown is the default 30 minutes; a fresh engine judges by the store alone.
+    for (at, opens) in [
+        (minutes(10), false),
+        (minutes(29), false),
+        (minutes(31), true),
+    ] {
+        let mut again = w.signal.clone();
+        again.observed_at = at;
+        let opened = w.engine().open(again, at).await.expect("open");
+        assert_eq!(opened.is_some(), opens, "{at}");
+    }
+    assert_eq!(w.store.list_incidents(10).await.expect("list").len(), 2);
+}
+
 /// What the incident's timeline records as other rules' signals that joined it.
 async fn joined_signals(w: &engine_support::World, id: &str) -> Vec<serde_json::Value> {
     let record = w.store.load(id).await.expect("load").expect("incident");

@@ -1,11 +1,15 @@
 //! The engine's last check before anything reaches the cluster, over a real store and the
 //! simulated cluster: an approval that predates an escalation on the workload, or that policy
 //! would refuse now (another incident acted on the target meanwhile), sends nothing; a dry run
-//! the apiserver refuses is recorded as an action that was never sent for real.
+//! the apiserver refuses is recorded as an action that was never sent for real; a second action
+//! on a target within the rate limit's minute is skipped.
 
 use jiff::SignedDuration;
+use nightshift::domain::catalog::Tool;
 use nightshift::domain::incident::IncidentState;
+use nightshift::domain::plan::{Action, Plan};
 use nightshift::domain::policy::Policy;
+use nightshift::engine::{EngineSettings, LimitSettings};
 use nightshift::store::{ActionOutcome, Decision};
 
 mod engine_support;
@@ -146,4 +150,56 @@ async fn a_dry_run_the_apiserver_refuses_is_recorded_and_nothing_is_sent_for_rea
         record.actions[0].detail
     );
     assert!(w.store.verify_audit().await.expect("audit").is_intact());
+}
+
+#[tokio::test]
+async fn a_second_action_on_the_same_target_within_the_minute_is_skipped_by_the_rate_limit() {
+    let w = world().await;
+    let (id, _) = waiting_without_a_loop(&w).await;
+    // A plan of two actions on one Deployment, shown to (and approved by) the human.
+    let target = serde_json::json!({"namespace": "payments", "name": "payments-api"});
+    let mut scale = target.clone();
+    scale["replicas"] = serde_json::json!(3);
+    let plan = Plan {
+        actions: vec![
+            Action {
+                tool: Tool::DeploymentRestart,
+                params: target,
+            },
+            Action {
+                tool: Tool::DeploymentScale,
+                params: scale,
+            },
+        ],
+        ..w.record(&id).await.plans[0].plan.clone()
+    };
+    let hash = w.store.record_plan(&id, &plan, w.now).await.expect("plan");
+    approve(&w, &id, &hash).await;
+    let settings = EngineSettings {
+        poll_millis: 20,
+        limits: LimitSettings {
+            per_target_per_minute: 1,
+            per_namespace_per_minute: 10,
+            max_wait_seconds: 0,
+        },
+        ..EngineSettings::default()
+    };
+    let _tx = spawn(
+        &w.engine_with_settings(Policy::default(), settings),
+        &w.shutdown,
+    );
+    w.wait_for(&id, IncidentState::Escalated).await;
+    let record = w.record(&id).await;
+    let outcomes: Vec<ActionOutcome> = record.actions.iter().map(|a| a.outcome).collect();
+    assert_eq!(
+        outcomes,
+        vec![ActionOutcome::Succeeded, ActionOutcome::Skipped],
+        "{:?}",
+        record.actions
+    );
+    assert!(
+        record.actions[1].detail.contains("rate limited"),
+        "{}",
+        record.actions[1].detail
+    );
 }

@@ -253,11 +253,22 @@ async fn same_state(
     kubectl(&by_kubectl, kubectl_args).await;
     execute(&by_nightshift, tool, params).await;
     let a = comparable(by_kubectl.cluster.get(kind, namespace.unwrap_or(""), name));
-    let b = comparable(
-        by_nightshift
-            .cluster
-            .get(kind, namespace.unwrap_or(""), name),
-    );
+    let raw = by_nightshift
+        .cluster
+        .get(kind, namespace.unwrap_or(""), name);
+    if let Some(object) = &raw {
+        let managers: Vec<&str> = object["metadata"]["managedFields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["manager"].as_str())
+            .collect();
+        assert!(
+            managers.contains(&"nightshift"),
+            "{tool} wrote as field manager nightshift: {managers:?}"
+        );
+    }
+    let b = comparable(raw);
     assert_eq!(
         a, b,
         "kubectl {kubectl_args:?} and {tool} left different {kind}/{name}"

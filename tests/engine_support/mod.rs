@@ -133,6 +133,15 @@ impl World {
 
     /// An engine under `policy`.
     pub fn engine_with(&self, policy: Policy) -> Engine {
+        let settings = EngineSettings {
+            poll_millis: 20,
+            ..EngineSettings::default()
+        };
+        self.engine_with_settings(policy, settings)
+    }
+
+    /// An engine under `policy` with `settings`.
+    pub fn engine_with_settings(&self, policy: Policy, settings: EngineSettings) -> Engine {
         Engine::new(Parts {
             store: self.store.clone(),
             rules: Arc::new(Mutex::new(self.rules.clone())),
@@ -140,10 +149,7 @@ impl World {
             executor: Executor::new(self.client.clone()),
             gatherer: Arc::new(FixtureGatherer(self.evidence.clone())),
             verifier: self.verdict.clone(),
-            settings: EngineSettings {
-                poll_millis: 20,
-                ..EngineSettings::default()
-            },
+            settings,
             // The recorded incident happened at the fixture's time; tests may move the clock.
             clock: {
                 let clock = self.clock.clone();
