@@ -31,6 +31,7 @@ async fn the_demo_detects_diagnoses_rolls_back_and_verifies_a_broken_release() {
         "[DEMO ONLY] approved plan",
         "EXECUTED  deployment.rollback: done",
         "VERIFIED  healthy",
+        "no longer raised on the 3 pod(s) that replaced the target",
         "→ resolved",
     ] {
         assert!(

@@ -366,6 +366,30 @@ async fn a_gone_target_pod_is_judged_by_the_pods_that_replaced_it() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_terminating_target_pod_still_crash_looping_is_judged_by_its_replacements() {
+    let checks = vec![check(
+        CheckKind::ConditionCleared,
+        deployment_ref(),
+        60,
+        None,
+    )];
+    let mut calls = vec![get(
+        "/api/v1/namespaces/shop/pods/api-1",
+        Reply::Json(terminating(pod("api-1", false, 7))),
+    )];
+    calls.extend(pods_observed(vec![
+        pod("api-new-1", true, 0),
+        pod("api-new-2", true, 0),
+    ]));
+    let verdict = verify_with(checks, subject("Pod", "api-1", "Error"), vec![], calls).await;
+    assert!(verdict.healthy, "{verdict:?}");
+    assert_eq!(
+        verdict.results[0].observed,
+        "Error no longer raised on the 2 pod(s) that replaced the target"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_condition_still_raised_fails_with_the_reason_and_where() {
     let checks = vec![check(
         CheckKind::ConditionCleared,

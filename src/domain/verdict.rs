@@ -154,37 +154,53 @@ pub enum Examined {
 }
 
 /// The condition that opened the incident is gone: the detectors, run again on the target
-/// (or on the pods that replaced it), no longer raise the incident's signal reason. A target
-/// that no longer exists raises nothing; a workload left with no pods proves nothing.
+/// (or on the pods that replaced it), raise nothing — not the incident's reason, and not another
+/// one either (a crash loop flips between `Error` and `CrashLoopBackOff`; whatever else is
+/// raised on the same workload belongs to the same incident). A target that no longer exists
+/// raises nothing; a workload left with no pods proves nothing.
 pub fn condition_cleared(reason: &str, examined: &Examined, signals: &[Signal]) -> CheckResult {
-    let still: Vec<String> = signals
-        .iter()
-        .filter(|s| s.reason == reason)
-        .map(|s| s.target.to_string())
-        .collect();
     let (passed, observed) = match examined {
         Examined::Gone(what) => (true, format!("{what} no longer exists")),
         Examined::Replacements(0) => (
             false,
             format!("the target is gone and its workload has no pods to show {reason} cleared"),
         ),
-        _ if !still.is_empty() => (
-            false,
-            format!("{reason} still raised on {}", still.join(", ")),
-        ),
+        Examined::Replacements(n) if !signals.is_empty() => {
+            let raised: Vec<String> = signals
+                .iter()
+                .map(|s| format!("{} on {}", s.reason, s.target))
+                .collect();
+            let what = format!("the {n} pod(s) that replaced the target");
+            (false, format!("{what} still raise {}", raised.join(", ")))
+        }
+        Examined::Target(what) if !signals.is_empty() => {
+            let mut others: Vec<&str> = signals
+                .iter()
+                .map(|s| s.reason.as_str())
+                .filter(|r| *r != reason)
+                .collect();
+            others.dedup();
+            let text = match (
+                signals.iter().any(|s| s.reason == reason),
+                others.is_empty(),
+            ) {
+                (true, true) => format!("{reason} still raised on {what}"),
+                (true, false) => format!(
+                    "{reason} still raised on {what} (also {})",
+                    others.join(", ")
+                ),
+                (false, _) => format!(
+                    "{reason} is gone but {what} still raises {}",
+                    others.join(", ")
+                ),
+            };
+            (false, text)
+        }
         Examined::Replacements(n) => (
             true,
             format!("{reason} no longer raised on the {n} pod(s) that replaced the target"),
         ),
-        Examined::Target(what) => {
-            let others: Vec<&str> = signals.iter().map(|s| s.reason.as_str()).collect();
-            let rest = if others.is_empty() {
-                String::new()
-            } else {
-                format!(" (still raised: {})", others.join(", "))
-            };
-            (true, format!("{reason} no longer raised on {what}{rest}"))
-        }
+        Examined::Target(what) => (true, format!("{reason} no longer raised on {what}")),
     };
     CheckResult {
         check: CheckKind::ConditionCleared,
@@ -309,7 +325,7 @@ mod tests {
     }
 
     #[test]
-    fn a_condition_is_cleared_when_the_detectors_no_longer_raise_its_reason() {
+    fn a_condition_is_cleared_when_the_detectors_raise_nothing_on_the_target() {
         let target = Examined::Target("pod shop/api-1".into());
         let crash = signal("CrashLoopBackOff");
         let failed = condition_cleared("CrashLoopBackOff", &target, std::slice::from_ref(&crash));
@@ -317,12 +333,37 @@ mod tests {
         assert!(
             failed
                 .observed
-                .contains("still raised on Pod/shop/api-7d9f-x2k4q")
+                .contains("CrashLoopBackOff still raised on pod shop/api-1"),
+            "{}",
+            failed.observed
         );
-        let other = condition_cleared("CrashLoopBackOff", &target, &[signal("ContainerNotReady")]);
-        assert!(other.passed, "another reason is another incident");
-        assert!(other.observed.contains("still raised: ContainerNotReady"));
-        assert!(condition_cleared("CrashLoopBackOff", &target, &[]).passed);
+        let cleared = condition_cleared("CrashLoopBackOff", &target, &[]);
+        assert!(cleared.passed);
+        assert_eq!(
+            cleared.observed,
+            "CrashLoopBackOff no longer raised on pod shop/api-1"
+        );
+    }
+
+    #[test]
+    fn a_condition_that_only_changed_its_name_is_not_cleared() {
+        let target = Examined::Target("pod shop/api-1".into());
+        // Opened on the container's `Error`; between restarts it is `CrashLoopBackOff`.
+        let flipped = condition_cleared("Error", &target, &[signal("CrashLoopBackOff")]);
+        assert!(!flipped.passed, "the same crash loop under another name");
+        assert_eq!(
+            flipped.observed,
+            "Error is gone but pod shop/api-1 still raises CrashLoopBackOff"
+        );
+        let replaced = condition_cleared(
+            "Error",
+            &Examined::Replacements(3),
+            &[signal("ImagePullBackOff")],
+        );
+        assert!(
+            !replaced.passed,
+            "replacements that fail otherwise are not healthy"
+        );
     }
 
     #[test]

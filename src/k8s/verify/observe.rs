@@ -243,9 +243,11 @@ impl Reader {
         let workload = subject.workload.clone();
         let examined = Examined::Target(target.to_string());
         let found: Option<Vec<Signal>> = match target.kind.as_str() {
+            // A terminating pod is on its way out: judged by what replaces it.
             "Pod" => self
                 .get::<Pod>(target)
                 .await?
+                .filter(|p| p.metadata.deletion_timestamp.is_none())
                 .map(|p| detect::pod(&p, workload.clone(), now)),
             "Node" => self
                 .node_named(&target.name)
