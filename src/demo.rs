@@ -17,7 +17,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::daemon::{Daemon, client};
+use crate::domain::diagnosis::Diagnosis;
 use crate::domain::incident::IncidentState;
+use crate::domain::plan::Plan;
+use crate::domain::verdict::Verdict;
 use crate::engine::Progress;
 use crate::engine::live::{LiveGatherer, LiveVerifier};
 use crate::k8s::{collect, verify};
@@ -103,21 +106,30 @@ pub async fn run(settings: Settings, paths: &DemoPaths, out: &mut impl Write) ->
         "rolling out shop/checkout 1.5.0 (this release crash-loops)",
     )?;
     let resolved = narrate(engine_rx, &store, out, started).await?;
-    let record = store
-        .load(&resolved)
-        .await?
-        .context("the incident vanished")?;
+    write_report(&store, &resolved, paths, out, started).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the incident's Markdown report and says how to read the store.
+async fn write_report(
+    store: &Store,
+    id: &str,
+    paths: &DemoPaths,
+    out: &mut impl Write,
+    started: Instant,
+) -> Result<()> {
+    let record = store.load(id).await?.context("the incident vanished")?;
     let report = crate::report::render(&record, crate::report::Format::Markdown)?;
     std::fs::write(&paths.report, report)
         .with_context(|| format!("writing {}", paths.report.display()))?;
     say(out, started, &format!("report: {}", paths.report.display()))?;
     writeln!(
         out,
-        "\n  nightshift report {resolved} --store sqlite://{}\n  nightshift audit verify --store sqlite://{}",
+        "\n  nightshift report {id} --store sqlite://{}\n  nightshift audit verify --store sqlite://{}",
         paths.store.display(),
         paths.store.display()
     )?;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 async fn start_daemon(
@@ -229,7 +241,7 @@ async fn approve(store: &Store, id: &str, out: &mut impl Write, started: Instant
         started,
         &format!(
             "[DEMO ONLY] approved plan {} automatically as {DEMO_APPROVER}",
-            &answered[..12]
+            &answered[..12.min(answered.len())]
         ),
     )
 }
@@ -246,43 +258,13 @@ fn describe(step: &Progress) -> String {
         ),
         Progress::Gathered {
             items, problems, ..
-        } => {
-            let mut kinds: Vec<&str> = items.iter().filter_map(|i| i.split('/').next()).collect();
-            kinds.dedup();
-            let missing = if problems.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "; {} request(s) failed, evidence is partial",
-                    problems.len()
-                )
-            };
-            format!(
-                "EVIDENCE  {} items ({}){missing}",
-                items.len(),
-                kinds.join(", ")
-            )
-        }
+        } => gathered(items, problems),
         Progress::Decided {
             diagnosis,
             plan,
             plan_hash,
             ..
-        } => {
-            let actions: Vec<String> = plan
-                .actions
-                .iter()
-                .map(|a| format!("{} {}", a.tool, a.params))
-                .collect();
-            format!(
-                "DIAGNOSIS {} (confidence {:.2}): {}\n          PLAN      {} — hash {}",
-                diagnosis.category.as_str(),
-                diagnosis.confidence,
-                diagnosis.summary,
-                actions.join(", "),
-                &plan_hash[..12]
-            )
-        }
+        } => decided(diagnosis, plan, plan_hash),
         Progress::Moved { to, by, why, .. } if why.contains(by.as_str()) => {
             format!("STATE     → {to}: {why}")
         }
@@ -293,20 +275,56 @@ fn describe(step: &Progress) -> String {
             let result = if *ok { "done" } else { "FAILED" };
             format!("EXECUTED  {tool}: {result} — {detail}")
         }
-        Progress::Verified { verdict, .. } => {
-            let checks: Vec<String> = verdict
-                .results
-                .iter()
-                .map(|r| format!("{} {}", if r.passed { "✓" } else { "✗" }, r.observed))
-                .collect();
-            let healthy = if verdict.healthy {
-                "healthy"
-            } else {
-                "NOT healthy"
-            };
-            format!("VERIFIED  {healthy}: {}", checks.join("; "))
-        }
+        Progress::Verified { verdict, .. } => verified(verdict),
     }
+}
+
+fn gathered(items: &[String], problems: &[String]) -> String {
+    let mut kinds: Vec<&str> = items.iter().filter_map(|i| i.split('/').next()).collect();
+    kinds.dedup();
+    let missing = if problems.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; {} request(s) failed, evidence is partial",
+            problems.len()
+        )
+    };
+    format!(
+        "EVIDENCE  {} items ({}){missing}",
+        items.len(),
+        kinds.join(", ")
+    )
+}
+
+fn decided(diagnosis: &Diagnosis, plan: &Plan, plan_hash: &str) -> String {
+    let actions: Vec<String> = plan
+        .actions
+        .iter()
+        .map(|a| format!("{} {}", a.tool, a.params))
+        .collect();
+    format!(
+        "DIAGNOSIS {} (confidence {:.2}): {}\n          PLAN      {} — hash {}",
+        diagnosis.category.as_str(),
+        diagnosis.confidence,
+        diagnosis.summary,
+        actions.join(", "),
+        &plan_hash[..12.min(plan_hash.len())]
+    )
+}
+
+fn verified(verdict: &Verdict) -> String {
+    let checks: Vec<String> = verdict
+        .results
+        .iter()
+        .map(|r| format!("{} {}", if r.passed { "✓" } else { "✗" }, r.observed))
+        .collect();
+    let healthy = if verdict.healthy {
+        "healthy"
+    } else {
+        "NOT healthy"
+    };
+    format!("VERIFIED  {healthy}: {}", checks.join("; "))
 }
 
 fn say(out: &mut impl Write, started: Instant, text: &str) -> Result<()> {

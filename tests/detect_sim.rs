@@ -61,11 +61,11 @@ objects:
       failed: 1
       conditions:
         - {type: Failed, status: "True", reason: DeadlineExceeded, message: Job was active longer than specified deadline, lastTransitionTime: "2026-11-22T00:00:00Z"}
-  # No class asked for and no PersistentVolume to match: it stays Pending (created long ago,
-  # so it counts as stuck).
+  # No class asked for and no PersistentVolume to match: it stays Pending (created long ago and
+  # with a pod placed for it, so it counts as stuck).
   - apiVersion: v1
     kind: PersistentVolumeClaim
-    metadata: {name: scratch, namespace: lab, creationTimestamp: "2026-11-22T00:00:00Z"}
+    metadata: {name: scratch, namespace: lab, creationTimestamp: "2026-11-22T00:00:00Z", annotations: {volume.kubernetes.io/selected-node: worker-1}}
     spec: {storageClassName: "", accessModes: [ReadWriteOnce], resources: {requests: {storage: 5Gi}}}
 timeline:
   - {at: 1s, node-not-ready: worker-2}

@@ -153,7 +153,8 @@ async fn namespaces_outside_the_scope_raise_nothing() {
 #[tokio::test]
 async fn a_pod_that_stays_not_ready_past_its_start_up_time_is_raised_without_another_update() {
     let cluster = SimCluster::new();
-    let started = (jiff::Timestamp::now() - jiff::SignedDuration::from_secs(117)).to_string();
+    // Its start-up time runs out 8 s from now: after the first look, before the last.
+    let started = (jiff::Timestamp::now() - jiff::SignedDuration::from_secs(112)).to_string();
     let pod = serde_json::json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "api-0", "namespace": "shop", "creationTimestamp": started},
@@ -172,7 +173,17 @@ async fn a_pod_that_stays_not_ready_past_its_start_up_time_is_raised_without_ano
         early.iter().all(|s| s.reason != "ContainerNotReady"),
         "still within its start-up time: {early:#?}"
     );
-    let later = collect(&mut running, Duration::from_secs(8)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut later = Vec::new();
+    while !later
+        .iter()
+        .any(|s: &Signal| s.reason == "ContainerNotReady")
+    {
+        match tokio::time::timeout_at(deadline, running.signals.recv()).await {
+            Ok(Some(s)) => later.push(s),
+            _ => break,
+        }
+    }
     assert!(
         later.iter().any(|s| s.reason == "ContainerNotReady"),
         "the pod never changed, yet its start-up time ran out: {later:#?}"

@@ -65,7 +65,6 @@ pub struct Authorized {
     plan: Plan,
     hash: String,
     by: String,
-    at: Timestamp,
 }
 
 impl Authorized {
@@ -82,11 +81,6 @@ impl Authorized {
     /// Who authorized it (`alice@example.com`, `playbook:workload`).
     pub fn by(&self) -> &str {
         &self.by
-    }
-
-    /// When: the human's answer, or the moment a playbook's auto-approval was applied.
-    pub fn at(&self) -> Timestamp {
-        self.at
     }
 }
 
@@ -114,7 +108,6 @@ pub fn authorize(
                 plan: plan.clone(),
                 hash,
                 by: a.actor.clone(),
-                at: a.at,
             }),
         };
     }
@@ -131,7 +124,6 @@ pub fn authorize(
         plan: plan.clone(),
         hash,
         by: format!("playbook:{playbook}"),
-        at: now,
     })
 }
 

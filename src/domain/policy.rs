@@ -294,20 +294,21 @@ pub struct Escalation {
 /// now rather than when the plan was made (an approval may come half an hour later): every
 /// action must still pass policy, counting the actions carried out since (`ctx.recent`,
 /// without this plan's own), and no escalation on the workload may have happened since the
-/// plan was authorized — after one, nightshift takes no further automatic action there, and an
-/// approval given before it did not know of it. `Err` says why the plan may not run.
+/// plan was made at `planned_at` — after one, nightshift takes no further action there on its
+/// own plans (a plan made after it is already only `notify`), and neither the plan nor whoever
+/// approved it knew of it. `Err` says why the plan may not run.
 pub fn recheck_before_execution(
     policy: &Policy,
     plan: &Plan,
     ctx: &PolicyContext<'_>,
-    authorized_at: Timestamp,
+    planned_at: Timestamp,
     escalation: Option<&Escalation>,
     now: Timestamp,
 ) -> Result<(), String> {
-    if let Some(e) = escalation.filter(|e| e.at >= authorized_at) {
+    if let Some(e) = escalation.filter(|e| e.at >= planned_at) {
         return Err(format!(
-            "incident {} on the same workload was escalated at {} after this plan was \
-             authorized at {authorized_at}; nightshift takes no further automatic action there",
+            "incident {} on the same workload was escalated at {} after this plan was made at \
+             {planned_at}; nightshift takes no further automatic action there",
             e.incident, e.at
         ));
     }

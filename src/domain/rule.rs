@@ -187,6 +187,23 @@ pub enum Admission {
     Cooldown(Timestamp),
 }
 
+/// An open incident that has not changed state for this long may be stuck: signals of other
+/// rules about its workload open their own incident instead of joining it.
+pub const JOIN_STALE_AFTER: SignedDuration = SignedDuration::from_hours(1);
+
+/// Whether a signal that its own fingerprint would open as a new incident joins the open
+/// incident already about the same workload instead (one broken rollout, one page): yes, unless
+/// it is more severe than that incident (it must page at its own severity) or that incident has
+/// not moved for [`JOIN_STALE_AFTER`].
+pub fn joins_open_sibling(
+    severity: Severity,
+    sibling_severity: Severity,
+    sibling_updated_at: Timestamp,
+    now: Timestamp,
+) -> bool {
+    severity <= sibling_severity && now < sibling_updated_at + JOIN_STALE_AFTER
+}
+
 /// Decides whether a matched signal opens an incident, joins one, or is held by cooldown.
 pub fn admit(rule: &Rule, existing: Option<&Existing>, now: Timestamp) -> Admission {
     let Some(existing) = existing else {

@@ -133,7 +133,7 @@ impl Engine {
 
     /// The last check before anything is sent, against the world as it is now: policy, counting
     /// what other incidents did since the plan was made, and no escalation on the workload since
-    /// the plan was authorized. `Some(why)` when the plan may not run.
+    /// the plan was made. `Some(why)` when the plan may not run.
     async fn refused_now(
         &self,
         incident: &Incident,
@@ -156,11 +156,19 @@ impl Engine {
                 at: e.closed_at.unwrap_or(e.opened_at),
                 incident: e.id,
             });
+        // The plan as recorded: an escalation after it was made was not known to it, whoever
+        // authorized it and whenever.
+        let planned_at = record
+            .plans
+            .iter()
+            .rev()
+            .find(|p| p.hash == authorized.hash())
+            .map_or(now, |p| p.at);
         let verdict = recheck_before_execution(
             &parts.policy,
             authorized.plan(),
             &ctx,
-            authorized.at(),
+            planned_at,
             escalation.as_ref(),
             now,
         );

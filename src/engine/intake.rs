@@ -4,7 +4,8 @@
 //! restarts and racing replicas never open duplicates. One broken rollout raises several
 //! signals (the pods crash-loop, the Deployment lacks replicas): they are one incident, and a
 //! signal of another rule about a workload that already has an open incident is recorded on
-//! that incident (once per rule fingerprint, across restarts) instead of paging again. A short in-memory memory
+//! that incident (once per rule fingerprint, across restarts) instead of paging again — unless
+//! it is more severe, or that incident looks stuck ([`joins_open_sibling`]). A short in-memory memory
 //! of recent decisions spares the store a lookup for every update of a crash-looping pod.
 
 use std::collections::{HashMap, HashSet};
@@ -15,7 +16,7 @@ use jiff::Timestamp;
 use serde_json::json;
 
 use crate::domain::incident::{Incident, IncidentState};
-use crate::domain::rule::{Admission, admit};
+use crate::domain::rule::{Admission, admit, joins_open_sibling};
 use crate::domain::signal::Signal;
 use crate::pipeline::{fingerprint, select};
 use crate::rules::RuleSet;
@@ -73,8 +74,10 @@ impl Intake {
             return Ok(None);
         }
         let scope = signal.workload.as_ref().unwrap_or(&signal.target);
-        if let Some(open) = self.store.open_on_scope(scope).await? {
-            self.join(&open, &fingerprint, &rule.name, signal, now)
+        if let Some(open) = self.store.open_on_scope(scope).await?
+            && joins_open_sibling(rule.severity, open.severity, open.updated_at, now)
+        {
+            self.join(&open.id, &fingerprint, &rule.name, signal, now)
                 .await?;
             return Ok(None);
         }

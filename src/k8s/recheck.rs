@@ -11,6 +11,7 @@ use std::collections::HashMap;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
+use kube::Resource;
 
 /// An object's namespace and name.
 pub type Key = (String, String);
@@ -28,10 +29,30 @@ impl<K> Default for Rechecks<K> {
     }
 }
 
-impl<K: Clone> Rechecks<K> {
+/// Whether `a` is a later version of the object than `b`, when their resourceVersions say so
+/// (they are opaque to clients, but the apiserver's are etcd revisions; unknown: not later).
+fn later<K: Resource>(a: &K, b: &K) -> bool {
+    let version = |o: &K| {
+        o.meta()
+            .resource_version
+            .as_deref()
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    matches!((version(a), version(b)), (Some(a), Some(b)) if a > b)
+}
+
+impl<K: Resource + Clone> Rechecks<K> {
     /// Records the object's latest state: kept until `at` when it waits on the clock, forgotten
-    /// when it does not (`at` is `None`).
+    /// when it does not (`at` is `None`). An older version than the one held (a due object
+    /// looked at again while its update arrived) changes nothing.
     pub fn track(&mut self, key: Key, object: &K, at: Option<Timestamp>) {
+        if self
+            .due
+            .get(&key)
+            .is_some_and(|(_, held)| later(held, object))
+        {
+            return;
+        }
         match at {
             Some(at) => {
                 self.due.insert(key, (at, object.clone()));
@@ -45,6 +66,11 @@ impl<K: Clone> Rechecks<K> {
     /// Forgets a deleted object.
     pub fn forget(&mut self, key: &Key) {
         self.due.remove(key);
+    }
+
+    /// Keeps only the objects whose key `keep` accepts (after a re-list: the ones it showed).
+    pub fn retain(&mut self, keep: impl Fn(&Key) -> bool) {
+        self.due.retain(|k, _| keep(k));
     }
 
     /// Removes and returns the objects whose time has come by `now`.
@@ -73,7 +99,10 @@ impl<K: Clone> Rechecks<K> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use jiff::Timestamp;
+    use k8s_openapi::api::core::v1::Pod;
+
+    use super::{Key, Rechecks};
 
     fn ts(s: &str) -> Timestamp {
         s.parse().expect("timestamp")
@@ -108,6 +137,33 @@ mod tests {
         r.track(a, &pa, None);
         r.forget(&b);
         assert!(r.take_due(ts("2026-11-20T03:00:00Z")).is_empty());
+    }
+
+    #[test]
+    fn an_older_version_looked_at_again_does_not_replace_a_newer_one() {
+        let mut r: Rechecks = Rechecks::default();
+        let (key, mut old) = pod("api-1");
+        old.metadata.resource_version = Some("41".into());
+        let mut new = old.clone();
+        new.metadata.resource_version = Some("42".into());
+        r.track(key.clone(), &new, Some(ts("2026-11-20T02:10:00Z")));
+        r.track(key, &old, Some(ts("2026-11-20T02:02:00Z")));
+        assert!(r.take_due(ts("2026-11-20T02:05:00Z")).is_empty());
+        let due = r.take_due(ts("2026-11-20T02:10:00Z"));
+        assert_eq!(due[0].metadata.resource_version.as_deref(), Some("42"));
+    }
+
+    #[test]
+    fn a_relist_keeps_only_what_it_showed() {
+        let mut r: Rechecks = Rechecks::default();
+        let (a, pa) = pod("api-1");
+        let (b, pb) = pod("api-2");
+        r.track(a.clone(), &pa, Some(ts("2026-11-20T02:02:00Z")));
+        r.track(b, &pb, Some(ts("2026-11-20T02:02:00Z")));
+        r.retain(|k| *k == a);
+        let due = r.take_due(ts("2026-11-20T03:00:00Z"));
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].metadata.name.as_deref(), Some("api-1"));
     }
 
     #[test]

@@ -188,7 +188,7 @@ fn a_healthy_or_already_raised_pod_waits_on_nothing() {
 
 fn claim(created: &str, phase: &str) -> k8s_openapi::api::core::v1::PersistentVolumeClaim {
     let yaml = format!(
-        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {{name: data, namespace: shop, creationTimestamp: \"{created}\"}}\n\
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {{name: data, namespace: shop, creationTimestamp: \"{created}\", annotations: {{volume.kubernetes.io/selected-node: worker-1}}}}\n\
          spec: {{accessModes: [ReadWriteOnce], resources: {{requests: {{storage: 10Gi}}}}}}\nstatus: {{phase: {phase}}}\n"
     );
     serde_yaml_ng::from_str(&yaml).expect("claim yaml")
@@ -207,6 +207,14 @@ fn a_claim_pending_while_it_is_provisioned_is_not_raised_until_it_is_stuck() {
     let old = claim("2026-11-20T02:00:00Z", "Pending");
     assert_eq!(detect::claim(&old, now()).len(), 1);
     assert_eq!(detect::claim_recheck_at(&old, now()), None);
+}
+
+#[test]
+fn a_pending_claim_no_pod_was_placed_for_is_not_an_incident() {
+    let mut unused = claim("2026-11-20T01:00:00Z", "Pending");
+    unused.metadata.annotations = None;
+    assert!(detect::claim(&unused, now()).is_empty());
+    assert_eq!(detect::claim_recheck_at(&unused, now()), None);
 }
 
 #[test]

@@ -175,17 +175,18 @@ impl Store {
         .context("looking up the open incident of a fingerprint")
     }
 
-    /// The id of the oldest open (not closed) incident about workload `scope` (see
+    /// The oldest open (not closed) incident about workload `scope` (see
     /// [`Incident::scope`]), whatever its rule.
-    pub async fn open_on_scope(&self, scope: &ObjectRef) -> Result<Option<String>> {
-        sqlx::query_scalar(
-            "SELECT id FROM incidents WHERE scope = $1 AND closed_at IS NULL \
-             ORDER BY opened_at, id LIMIT 1",
-        )
+    pub async fn open_on_scope(&self, scope: &ObjectRef) -> Result<Option<IncidentSummary>> {
+        let row = sqlx::query(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM incidents WHERE scope = $1 AND closed_at IS NULL \
+             ORDER BY opened_at, id LIMIT 1"
+        ))
         .bind(scope.to_string())
         .fetch_optional(&self.pool)
         .await
-        .context("looking up the open incident of a workload")
+        .context("looking up the open incident of a workload")?;
+        row.as_ref().map(decode_summary).transpose()
     }
 
     /// Incidents in any of `states`, oldest first: what the engine resumes after a restart.

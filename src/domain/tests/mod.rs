@@ -1,6 +1,7 @@
-//! Tests of the pure domain: policy, rule matching and admission, planning.
+//! Tests of the pure domain: policy, rule matching and admission, planning, verdicts.
 
 pub(crate) mod builders;
 mod planner;
 mod policy;
 mod rule;
+mod verdict;

@@ -249,13 +249,13 @@ fn schema_violations_are_refused_before_any_other_check() {
 }
 
 #[test]
-fn a_plan_approved_before_an_escalation_on_its_workload_may_not_run_after_it() {
+fn a_plan_made_before_an_escalation_on_its_workload_may_not_run_after_it() {
     let policy = Policy::default();
     let rollback = plan(vec![action(
         Tool::DeploymentRollback,
         json!({"namespace": "shop", "name": "api"}),
     )]);
-    let approved = at("2026-01-01T00:10:00Z");
+    let planned = at("2026-01-01T00:10:00Z");
     let now = at("2026-01-01T00:30:00Z");
     let escalation = Escalation {
         incident: "inc-1".into(),
@@ -263,17 +263,17 @@ fn a_plan_approved_before_an_escalation_on_its_workload_may_not_run_after_it() {
     };
     let ctx = PolicyContext::default();
     let refused =
-        recheck_before_execution(&policy, &rollback, &ctx, approved, Some(&escalation), now)
-            .expect_err("escalated since the approval");
+        recheck_before_execution(&policy, &rollback, &ctx, planned, Some(&escalation), now)
+            .expect_err("escalated since the plan was made, whoever approved it since");
     assert!(refused.contains("inc-1"), "{refused}");
-    // Approved after the escalation: the human knew of it.
+    // Made after the escalation (such a plan is only `notify` anyway).
     let later = at("2026-01-01T00:25:00Z");
     assert_eq!(
         recheck_before_execution(&policy, &rollback, &ctx, later, Some(&escalation), now),
         Ok(())
     );
     assert_eq!(
-        recheck_before_execution(&policy, &rollback, &ctx, approved, None, now),
+        recheck_before_execution(&policy, &rollback, &ctx, planned, None, now),
         Ok(())
     );
 }

@@ -167,3 +167,21 @@ fn durations_parse_in_friendly_form() {
     assert_eq!(r.cooldown, SignedDuration::from_mins(90));
     assert_eq!(r.group_window, SignedDuration::from_secs(90));
 }
+
+#[test]
+fn a_signal_joins_the_workloads_open_incident_unless_it_is_more_severe_or_that_one_is_stuck() {
+    use crate::domain::incident::Severity::{Critical, Warning};
+    use crate::domain::rule::joins_open_sibling;
+    let updated = at("2026-11-20T02:00:00Z");
+    let soon = at("2026-11-20T02:20:00Z");
+    assert!(joins_open_sibling(Warning, Critical, updated, soon));
+    assert!(joins_open_sibling(Critical, Critical, updated, soon));
+    assert!(
+        !joins_open_sibling(Critical, Warning, updated, soon),
+        "a critical signal pages at its own severity"
+    );
+    assert!(
+        !joins_open_sibling(Warning, Critical, updated, at("2026-11-20T03:00:00Z")),
+        "an incident that has not moved for an hour may be stuck"
+    );
+}

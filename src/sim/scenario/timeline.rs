@@ -29,6 +29,14 @@ pub enum ActionError {
         /// The container asked for.
         container: String,
     },
+    /// The node reports no such condition (it has no status yet).
+    #[error("node {node} reports no {condition} condition")]
+    NoCondition {
+        /// The node.
+        node: String,
+        /// The condition asked for.
+        condition: &'static str,
+    },
     /// An object in `apply` has no known kind.
     #[error("cannot apply an object of kind {0}")]
     UnknownKind(String),
@@ -170,8 +178,14 @@ pub fn apply(cluster: &SimCluster, action: &Action, now: Timestamp) -> Result<St
         }
         Action::NodePressure(p) => {
             update(cluster, ("nodes", "", &p.node), "kubelet", |n| {
-                set_pressure(n, p.condition.as_str(), now);
-                Ok(())
+                if set_pressure(n, p.condition.as_str(), now) {
+                    Ok(())
+                } else {
+                    Err(ActionError::NoCondition {
+                        node: p.node.clone(),
+                        condition: p.condition.as_str(),
+                    })
+                }
             })?;
             Ok(format!("node/{} reports {}", p.node, p.condition.as_str()))
         }
