@@ -12,9 +12,9 @@ use super::{Engine, Progress};
 use crate::domain::approval::{Approval, Authorized, Decision as Answer, authorize};
 use crate::domain::incident::{Incident, IncidentState};
 use crate::domain::planner::policy_context;
-use crate::domain::policy::{Escalation, recheck_before_execution, target_key};
+use crate::domain::policy::{recheck_before_execution, target_key};
 use crate::k8s::execute::{Mode, Outcome};
-use crate::store::{ActionOutcome, Decision, Recorded};
+use crate::store::{ActionOutcome, Decision, IncidentRecord, Recorded};
 
 impl Engine {
     /// Picks up an incident that was approved, executing or verifying when the daemon stopped.
@@ -78,8 +78,12 @@ impl Engine {
         authorized: Authorized,
     ) -> Result<(), EngineError> {
         let id = &incident.id;
-        let current = self.store().load(id).await?.map(|r| r.incident.state);
-        if current == Some(IncidentState::Approved) {
+        let record = self
+            .store()
+            .load(id)
+            .await?
+            .ok_or_else(|| EngineError::Missing(id.clone()))?;
+        if record.incident.state == IncidentState::Approved {
             self.moved(
                 id,
                 IncidentState::Executing,
@@ -88,7 +92,7 @@ impl Engine {
             )
             .await?;
         }
-        if let Some(why) = self.refused_now(incident, &authorized).await? {
+        if let Some(why) = self.refused_now(&record, &authorized).await? {
             let why = format!("not carried out: {why}");
             return self.fail(id, IncidentState::Executing, &why).await;
         }
@@ -136,26 +140,18 @@ impl Engine {
     /// the plan was made. `Some(why)` when the plan may not run.
     async fn refused_now(
         &self,
-        incident: &Incident,
+        record: &IncidentRecord,
         authorized: &Authorized,
     ) -> Result<Option<String>, EngineError> {
-        let (store, parts, now) = (self.store(), self.parts(), self.now());
-        let record = store
-            .load(&incident.id)
-            .await?
-            .ok_or_else(|| EngineError::Missing(incident.id.clone()))?;
+        let (parts, now) = (self.parts(), self.now());
+        let incident = &record.incident;
         let since = now - parts.policy.action_window;
-        let recent = store.recent_actions(since, Some(&incident.id)).await?;
+        let recent = self
+            .store()
+            .recent_actions(since, Some(&incident.id))
+            .await?;
         let ctx = policy_context(authorized.plan(), &record.evidence, &recent);
-        let held_since = now - parts.settings.escalation_hold;
-        let escalation = store
-            .escalated_on(incident.scope(), held_since)
-            .await?
-            .filter(|e| e.id != incident.id)
-            .map(|e| Escalation {
-                at: e.closed_at.unwrap_or(e.opened_at),
-                incident: e.id,
-            });
+        let escalation = self.escalation_in_hold(incident, now).await?;
         // The plan as recorded: an escalation after it was made was not known to it, whoever
         // authorized it and whenever.
         let planned_at = record

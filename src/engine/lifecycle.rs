@@ -10,7 +10,7 @@ use crate::domain::approval::authorize;
 use crate::domain::incident::{Incident, IncidentState};
 use crate::domain::plan::Plan;
 use crate::domain::playbook::Playbook;
-use crate::domain::policy::downgrade;
+use crate::domain::policy::{Escalation, downgrade};
 use crate::pipeline::decide;
 use crate::store::{StoreError, kinds};
 
@@ -165,18 +165,35 @@ impl Engine {
         if !plan.is_mutating() {
             return Ok(plan);
         }
-        let since = now - self.parts().settings.escalation_hold;
-        let Some(escalated) = self.store().escalated_on(incident.scope(), since).await? else {
+        let Some(escalated) = self.escalation_in_hold(incident, now).await? else {
             return Ok(plan);
         };
-        let when = escalated.closed_at.unwrap_or(escalated.opened_at);
         let reason = format!(
-            "incident {} on {} was escalated at {when}; nightshift takes no further automatic \
+            "incident {} on {} was escalated at {}; nightshift takes no further automatic \
              action on it until the hold ends",
-            escalated.id,
-            incident.scope()
+            escalated.incident,
+            incident.scope(),
+            escalated.at
         );
         Ok(downgrade(plan, reason))
+    }
+
+    /// The newest escalation of another incident on `incident`'s workload within
+    /// `engine.escalation_hold` of `now`: while there is one, nightshift takes no further
+    /// automatic action there.
+    pub(super) async fn escalation_in_hold(
+        &self,
+        incident: &Incident,
+        now: Timestamp,
+    ) -> Result<Option<Escalation>, EngineError> {
+        let since = now - self.parts().settings.escalation_hold;
+        let escalated = self.store().escalated_on(incident.scope(), since).await?;
+        Ok(escalated
+            .filter(|e| e.id != incident.id)
+            .map(|e| Escalation {
+                at: e.closed_at.unwrap_or(e.opened_at),
+                incident: e.id,
+            }))
     }
 
     /// Sends a diagnosed incident on: a plan that changes nothing goes to a human as an

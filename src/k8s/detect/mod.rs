@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use crate::domain::evidence::ContainerState;
+use crate::domain::evidence::{ContainerState, PodFacts};
 use crate::domain::signal::{ContainerStateKind, ObjectRef, Signal, SignalSource};
 use crate::k8s::facts;
 
@@ -62,6 +62,27 @@ pub(super) fn target(kind: &str, meta: &ObjectMeta) -> ObjectRef {
 /// Signals a pod raises: bad container states, OOM kills, unschedulable, evicted, not ready.
 pub fn pod(pod: &Pod, workload: Option<ObjectRef>, now: Timestamp) -> Vec<Signal> {
     let facts = facts::pod(pod, workload.clone());
+    pod_signals(pod, &facts, workload, now)
+}
+
+/// [`pod`] and [`pod_recheck_at`] together, reading the pod once: what a watcher needs on each
+/// update.
+pub fn pod_watched(
+    pod: &Pod,
+    workload: Option<ObjectRef>,
+    now: Timestamp,
+) -> (Vec<Signal>, Option<Timestamp>) {
+    let facts = facts::pod(pod, workload.clone());
+    let again = recheck_at(&facts, now);
+    (pod_signals(pod, &facts, workload, now), again)
+}
+
+fn pod_signals(
+    pod: &Pod,
+    facts: &PodFacts,
+    workload: Option<ObjectRef>,
+    now: Timestamp,
+) -> Vec<Signal> {
     let base = |reason: &str, message: Option<String>| {
         let mut s = signal(
             target("Pod", &pod.metadata),
@@ -141,7 +162,7 @@ pub fn pod(pod: &Pod, workload: Option<ObjectRef>, now: Timestamp) -> Vec<Signal
     if let Some(c) = facts.condition("PodScheduled").filter(|c| !c.is_true()) {
         out.push(base("FailedScheduling", c.message.clone()));
     }
-    out.extend(stuck_pending(&facts, now).map(|(reason, container)| {
+    out.extend(stuck_pending(facts, now).map(|(reason, container)| {
         let mut s = base(reason, None);
         s.container = container;
         s
@@ -209,7 +230,10 @@ fn not_ready_long_enough(started_at: Option<Timestamp>, now: Timestamp) -> bool 
 /// Pending once [`STUCK_AFTER`] has passed. A stuck pod's status may not change again for hours,
 /// so whoever watches it must look again then. `None`: nothing waits on the clock.
 pub fn pod_recheck_at(pod: &Pod, now: Timestamp) -> Option<Timestamp> {
-    let facts = facts::pod(pod, None);
+    recheck_at(&facts::pod(pod, None), now)
+}
+
+fn recheck_at(facts: &PodFacts, now: Timestamp) -> Option<Timestamp> {
     let running = facts.phase.as_deref() == Some("Running");
     let not_ready = facts.all_containers().filter_map(|c| match &c.state {
         Some(ContainerState::Running {

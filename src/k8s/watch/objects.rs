@@ -34,25 +34,25 @@ fn key<K: kube::Resource>(object: &K) -> Key {
 impl Watch {
     pub(super) fn pod(&self, pod: &Pod, deleted: bool, now: Timestamp) -> Vec<Signal> {
         let key = key(pod);
-        let mut rechecks = self.rechecks.lock().unwrap_or_else(PoisonError::into_inner);
         if deleted {
+            let mut rechecks = self.rechecks.lock().unwrap_or_else(PoisonError::into_inner);
             rechecks.forget(&key);
-        } else {
-            rechecks.track(key.clone(), pod, detect::pod_recheck_at(pod, now));
-        }
-        drop(rechecks);
-        let mut pods = self.pods.lock().unwrap_or_else(PoisonError::into_inner);
-        if deleted {
+            drop(rechecks);
+            let mut pods = self.pods.lock().unwrap_or_else(PoisonError::into_inner);
             pods.remove(&key);
             return Vec::new();
         }
         let workload = self.workload_of_pod(pod);
+        let mut pods = self.pods.lock().unwrap_or_else(PoisonError::into_inner);
         match &workload {
-            Some(w) => pods.insert(key, w.clone()),
+            Some(w) => pods.insert(key.clone(), w.clone()),
             None => pods.remove(&key),
         };
         drop(pods);
-        detect::pod(pod, workload, now)
+        let (signals, again) = detect::pod_watched(pod, workload, now);
+        let mut rechecks = self.rechecks.lock().unwrap_or_else(PoisonError::into_inner);
+        rechecks.track(key, pod, again);
+        signals
     }
 
     pub(super) fn prune_pods(&self, listed: &HashSet<Key>) {
