@@ -12,6 +12,7 @@ use nightshift::store::{ActionOutcome, Decision};
 use tokio::task::JoinSet;
 
 mod engine_support;
+mod sim_harness;
 
 use engine_support::{spawn, waiting_without_a_loop, world};
 
@@ -110,7 +111,7 @@ async fn after_an_incident_ends_its_rules_cooldown_holds_the_same_signal_back_th
 
 /// What the incident's timeline records as other rules' signals that joined it.
 async fn joined_signals(w: &engine_support::World, id: &str) -> Vec<serde_json::Value> {
-    let record = w.store.load(id).await.expect("load").expect("incident");
+    let record = w.record(id).await;
     record
         .audit
         .into_iter()
@@ -160,7 +161,7 @@ async fn a_plan_waits_for_a_human_and_nothing_changes_until_approved() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(w.state(&id).await, IncidentState::AwaitingApproval);
     assert_eq!(w.deployment_image(), before, "no approval, no change");
-    let record = w.store.load(&id).await.expect("load").expect("incident");
+    let record = w.record(&id).await;
     assert!(record.actions.is_empty(), "no action was even claimed");
     assert_eq!(
         record
@@ -194,15 +195,7 @@ async fn an_approval_of_the_plans_hash_rolls_back_once_and_verification_resolves
         wrong.is_err(),
         "an approval of another plan hash is refused"
     );
-    let hash = w
-        .store
-        .load(&id)
-        .await
-        .expect("load")
-        .expect("incident")
-        .plans[0]
-        .hash
-        .clone();
+    let hash = w.plan_hash(&id).await;
     nightshift::approval::answer(
         &w.store,
         &id,
@@ -219,7 +212,7 @@ async fn an_approval_of_the_plans_hash_rolls_back_once_and_verification_resolves
         broken,
         "rolled back to the previous revision's image"
     );
-    let record = w.store.load(&id).await.expect("load").expect("incident");
+    let record = w.record(&id).await;
     assert_eq!(record.actions.len(), 1, "one action, recorded once");
     assert_eq!(record.actions[0].outcome, ActionOutcome::Succeeded);
     assert_eq!(record.verifications.len(), 1);
@@ -240,15 +233,7 @@ async fn a_denied_plan_ends_the_incident_and_changes_nothing() {
     w.wait_for(&id, IncidentState::Denied).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(w.deployment_image(), before);
-    assert!(
-        w.store
-            .load(&id)
-            .await
-            .expect("load")
-            .expect("incident")
-            .actions
-            .is_empty()
-    );
+    assert!(w.record(&id).await.actions.is_empty());
 }
 
 #[tokio::test]
@@ -262,15 +247,7 @@ async fn a_failed_verification_escalates_and_the_next_incident_on_that_workload_
     nightshift::approval::answer(&w.store, &id, None, Decision::Approved, "alice", w.now)
         .await
         .expect_err("an approval must name the plan");
-    let hash = w
-        .store
-        .load(&id)
-        .await
-        .expect("load")
-        .expect("incident")
-        .plans[0]
-        .hash
-        .clone();
+    let hash = w.plan_hash(&id).await;
     nightshift::approval::answer(
         &w.store,
         &id,
@@ -301,7 +278,7 @@ async fn a_failed_verification_escalates_and_the_next_incident_on_that_workload_
         .id
         .clone();
     w.wait_for(&next, IncidentState::Escalated).await;
-    let record = w.store.load(&next).await.expect("load").expect("incident");
+    let record = w.record(&next).await;
     let plan = &record.plans[0].plan;
     assert!(
         !plan.is_mutating(),
@@ -328,7 +305,7 @@ async fn an_unanswered_page_expires_after_the_playbooks_timeout() {
     let id = w.opened_and_waiting(&engine, &mut tasks).await;
     *w.clock.lock().expect("clock") = w.now + jiff::SignedDuration::from_mins(31);
     w.wait_for(&id, IncidentState::Expired).await;
-    let record = w.store.load(&id).await.expect("load").expect("incident");
+    let record = w.record(&id).await;
     assert_eq!(record.approvals.len(), 1);
     assert_eq!(record.approvals[0].decision, Decision::Expired);
     assert!(record.actions.is_empty());
@@ -357,7 +334,7 @@ async fn an_approved_incident_interrupted_before_acting_resumes_and_acts_once() 
     let _tx = spawn(&w.engine(), &w.shutdown);
     w.wait_for(&id, IncidentState::Resolved).await;
     assert_ne!(w.deployment_image(), broken);
-    let record = w.store.load(&id).await.expect("load").expect("incident");
+    let record = w.record(&id).await;
     assert_eq!(record.actions.len(), 1);
 }
 
@@ -383,15 +360,7 @@ async fn an_action_in_doubt_after_a_restart_is_not_repeated_and_the_incident_esc
             .await
             .expect("move");
     }
-    let plan = w
-        .store
-        .load(&id)
-        .await
-        .expect("load")
-        .expect("incident")
-        .plans[0]
-        .plan
-        .clone();
+    let plan = w.record(&id).await.plans[0].plan.clone();
     w.store
         .record_action(
             &id,
@@ -411,7 +380,7 @@ async fn an_action_in_doubt_after_a_restart_is_not_repeated_and_the_incident_esc
         broken,
         "an action in doubt is never run again"
     );
-    let record = w.store.load(&id).await.expect("load").expect("incident");
+    let record = w.record(&id).await;
     assert_eq!(record.actions.len(), 1);
     assert_eq!(record.actions[0].outcome, ActionOutcome::Started);
 }

@@ -13,22 +13,14 @@ use nightshift::engine::{EngineSettings, LimitSettings};
 use nightshift::store::{ActionOutcome, Decision};
 
 mod engine_support;
+mod sim_harness;
 
-use engine_support::{World, spawn, waiting_without_a_loop, world};
+use engine_support::{World, spawn, story, waiting_without_a_loop, world};
 
 async fn approve(w: &World, id: &str, hash: &str) {
     nightshift::approval::answer(&w.store, id, Some(hash), Decision::Approved, "alice", w.now)
         .await
         .expect("approve");
-}
-
-fn audit_text(record: &nightshift::store::IncidentRecord) -> String {
-    record
-        .audit
-        .iter()
-        .map(|a| format!("{} {}", a.kind, a.detail))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[tokio::test]
@@ -51,7 +43,7 @@ async fn an_approval_given_before_an_escalation_on_the_workload_does_not_run_aft
     assert_eq!(w.deployment_image(), broken, "nothing was sent");
     let record = w.record(&id).await;
     assert!(record.actions.is_empty(), "no action was even claimed");
-    let story = audit_text(&record);
+    let story = story(&record);
     assert!(
         story.contains(&other) && story.contains("no further automatic action"),
         "{story}"
@@ -70,15 +62,7 @@ async fn an_approval_that_policy_would_refuse_now_sends_nothing() {
     // While the page waited, another incident rolled back the same Deployment.
     let acted_at = w.now + SignedDuration::from_mins(1);
     let (other, other_hash) = w.another_incident(&id, acted_at).await;
-    let plan = w
-        .store
-        .load(&id)
-        .await
-        .expect("load")
-        .expect("incident")
-        .plans[0]
-        .plan
-        .clone();
+    let plan = w.record(&id).await.plans[0].plan.clone();
     w.store
         .record_action(
             &other,
@@ -123,7 +107,7 @@ async fn an_approval_that_policy_would_refuse_now_sends_nothing() {
     assert_eq!(w.deployment_image(), broken, "nothing was sent");
     let record = w.record(&id).await;
     assert!(record.actions.is_empty());
-    let story = audit_text(&record);
+    let story = story(&record);
     assert!(story.contains("policy now refuses it"), "{story}");
 }
 

@@ -3,19 +3,17 @@
 //! kubectl the tests fail, unless NIGHTSHIFT_SKIP_KUBECTL=1 skips them on purpose.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use jiff::{SignedDuration, Timestamp};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use nightshift::domain::approval::{Approval, Decision};
 use nightshift::domain::catalog::Tool;
 use nightshift::domain::plan::{Action, Plan, Risk};
 use nightshift::k8s::execute::{Clearance, Executor, run_plan};
-use nightshift::sim::{SimCluster, serve, write_kubeconfig};
+use nightshift::sim::SimCluster;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 mod kubectl;
+mod sim_harness;
 
 const OBJECTS: &str = r#"
 apiVersion: v1
@@ -124,61 +122,24 @@ spec:
           containers: [{name: sync, image: shop/sync:v1}]
 "#;
 
+/// A served cluster holding [`OBJECTS`], and the kubectl to drive it with.
 struct Sim {
-    cluster: SimCluster,
-    kubectl: PathBuf,
-    kubeconfig: PathBuf,
-    shutdown: CancellationToken,
-    _dir: tempfile::TempDir,
+    kubectl: kubectl::Kubectl,
+    sim: sim_harness::Sim,
 }
 
-impl Drop for Sim {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-async fn start(kubectl: PathBuf) -> Sim {
+async fn start(path: PathBuf) -> Sim {
     let cluster = SimCluster::new();
     cluster.apply_yaml(OBJECTS).expect("objects load");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    write_kubeconfig(&kubeconfig, &url).expect("kubeconfig");
-    let shutdown = CancellationToken::new();
-    tokio::spawn(serve(cluster.clone(), listener, shutdown.clone()));
+    let sim = sim_harness::start(cluster).await;
     Sim {
-        cluster,
-        kubectl,
-        kubeconfig,
-        shutdown,
-        _dir: dir,
+        kubectl: kubectl::Kubectl::new(path, &sim.kubeconfig),
+        sim,
     }
-}
-
-async fn kubectl(sim: &Sim, args: &[&str]) {
-    let mut command = Command::new(&sim.kubectl);
-    command.arg("--kubeconfig").arg(&sim.kubeconfig).args(args);
-    let out = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .expect("join")
-        .expect("kubectl runs");
-    assert!(
-        out.status.success(),
-        "kubectl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 async fn execute(sim: &Sim, tool: Tool, params: Value) {
-    let kubeconfig = Kubeconfig::read_from(&sim.kubeconfig).expect("kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .expect("config");
-    let executor = Executor::new(kube::Client::try_from(config).expect("client"));
+    let executor = Executor::new(sim.sim.client.clone());
     let plan = Plan {
         actions: vec![Action { tool, params }],
         requires_approval: true,
@@ -249,11 +210,22 @@ async fn same_state(
         return;
     };
     let (by_kubectl, by_nightshift) = (start(path.clone()).await, start(path).await);
-    let before = comparable(by_kubectl.cluster.get(kind, namespace.unwrap_or(""), name));
-    kubectl(&by_kubectl, kubectl_args).await;
+    let before = comparable(
+        by_kubectl
+            .sim
+            .cluster
+            .get(kind, namespace.unwrap_or(""), name),
+    );
+    by_kubectl.kubectl.ok(kubectl_args).await;
     execute(&by_nightshift, tool, params).await;
-    let a = comparable(by_kubectl.cluster.get(kind, namespace.unwrap_or(""), name));
+    let a = comparable(
+        by_kubectl
+            .sim
+            .cluster
+            .get(kind, namespace.unwrap_or(""), name),
+    );
     let raw = by_nightshift
+        .sim
         .cluster
         .get(kind, namespace.unwrap_or(""), name);
     if let Some(object) = &raw {

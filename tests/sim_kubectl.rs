@@ -3,33 +3,25 @@
 //! on purpose (tests/kubectl).
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use nightshift::sim::{SimCluster, serve, write_kubeconfig};
+use nightshift::sim::SimCluster;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 mod kubectl;
+mod sim_harness;
 
 struct Sim {
     cluster: SimCluster,
-    kubectl: PathBuf,
     kubeconfig: PathBuf,
-    cache: PathBuf,
-    shutdown: CancellationToken,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
+    cli: kubectl::Kubectl,
+    _sim: sim_harness::Sim,
 }
 
 /// A served cluster holding a node, a deployment and a crash-looping pod; `None` (with the
-/// reason printed) when kubectl is not installed.
+/// reason printed) when kubectl is not installed and that is allowed.
 async fn start(test: &str) -> Option<Sim> {
-    let kubectl = kubectl::kubectl(test)?;
+    let path = kubectl::kubectl(test)?;
     let cluster = SimCluster::new();
     for object in fixtures() {
         cluster.apply(object).expect("fixture applies");
@@ -42,23 +34,12 @@ async fn start(test: &str) -> Option<Sim> {
         "starting\npanic: DEPLOY_ENV is not set\n",
     );
     cluster.set_log("shop", "web-1", "app", false, "starting again\n");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    write_kubeconfig(&kubeconfig, &url).expect("kubeconfig");
-    let shutdown = CancellationToken::new();
-    tokio::spawn(serve(cluster.clone(), listener, shutdown.clone()));
-    let cache = dir.path().join("cache");
+    let sim = sim_harness::start(cluster).await;
     Some(Sim {
-        cluster,
-        kubectl,
-        kubeconfig,
-        cache,
-        shutdown,
-        _dir: dir,
+        cluster: sim.cluster.clone(),
+        kubeconfig: sim.kubeconfig.clone(),
+        cli: kubectl::Kubectl::new(path, &sim.kubeconfig),
+        _sim: sim,
     })
 }
 
@@ -94,27 +75,14 @@ fn fixtures() -> Vec<Value> {
 }
 
 impl Sim {
-    /// Runs kubectl with this cluster's kubeconfig, off the async runtime.
+    /// Runs kubectl with this cluster's kubeconfig.
     async fn kubectl(&self, args: &[&str]) -> Output {
-        let mut command = Command::new(&self.kubectl);
-        command
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--cache-dir")
-            .arg(&self.cache)
-            .args(args);
-        tokio::task::spawn_blocking(move || command.output())
-            .await
-            .expect("join")
-            .expect("kubectl runs")
+        self.cli.run(args).await
     }
 
     /// Runs kubectl and returns its stdout, failing the test on a non-zero exit.
     async fn ok(&self, args: &[&str]) -> String {
-        let out = self.kubectl(args).await;
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "kubectl {args:?} failed: {stderr}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.cli.ok(args).await
     }
 
     fn deployment(&self) -> Value {

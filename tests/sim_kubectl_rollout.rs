@@ -3,15 +3,14 @@
 //! `logs --previous`, `rollout history`, `rollout undo` and `rollout restart`. Where
 //! kubectl is absent each test says so and skips.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 use std::time::Duration;
 
+use nightshift::sim::SimCluster;
 use nightshift::sim::controllers;
 use nightshift::sim::scenario::Scenario;
-use nightshift::sim::{SimCluster, serve, write_kubeconfig};
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 
 const SCENARIO: &str = "
 settings: {tick: 50ms, backoff_base: 500ms, backoff_max: 4s, pull_duration: 100ms, crash_after: 300ms}
@@ -32,68 +31,39 @@ objects:
 ";
 
 mod kubectl;
+mod sim_harness;
 
 struct Sim {
     cluster: SimCluster,
-    kubectl: PathBuf,
-    kubeconfig: PathBuf,
-    cache: PathBuf,
-    shutdown: CancellationToken,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
+    cli: kubectl::Kubectl,
+    _sim: sim_harness::Sim,
 }
 
 async fn start(test: &str) -> Option<Sim> {
-    let kubectl = kubectl::kubectl(test)?;
+    let path = kubectl::kubectl(test)?;
     let scenario = Scenario::from_yaml(SCENARIO, Path::new("rollout.yaml")).expect("scenario");
     let cluster = SimCluster::new();
     scenario.install(&cluster).expect("install");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    write_kubeconfig(&kubeconfig, &url).expect("kubeconfig");
-    let shutdown = CancellationToken::new();
-    tokio::spawn(serve(cluster.clone(), listener, shutdown.clone()));
-    controllers::spawn(cluster.clone(), scenario.settings(), shutdown.clone());
-    let cache = dir.path().join("cache");
+    let sim = sim_harness::start(cluster).await;
+    controllers::spawn(
+        sim.cluster.clone(),
+        scenario.settings(),
+        sim.shutdown.clone(),
+    );
     Some(Sim {
-        cluster,
-        kubectl,
-        kubeconfig,
-        cache,
-        shutdown,
-        _dir: dir,
+        cluster: sim.cluster.clone(),
+        cli: kubectl::Kubectl::new(path, &sim.kubeconfig),
+        _sim: sim,
     })
 }
 
 impl Sim {
     async fn kubectl(&self, args: &[&str]) -> Output {
-        let mut command = Command::new(&self.kubectl);
-        command
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--cache-dir")
-            .arg(&self.cache)
-            .args(args);
-        tokio::task::spawn_blocking(move || command.output())
-            .await
-            .expect("join")
-            .expect("kubectl runs")
+        self.cli.run(args).await
     }
 
     async fn ok(&self, args: &[&str]) -> String {
-        let out = self.kubectl(args).await;
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "kubectl {args:?} failed: {stderr}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.cli.ok(args).await
     }
 
     /// Polls until `check` holds (at most 20s).

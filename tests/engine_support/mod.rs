@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use jiff::Timestamp;
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use nightshift::domain::evidence::Evidence;
 use nightshift::domain::incident::{Incident, IncidentState};
 use nightshift::domain::plan::{CheckKind, Plan};
@@ -22,8 +21,8 @@ use nightshift::engine::{Engine, EngineSettings, Gathered, Gatherer, Parts, Veri
 use nightshift::k8s::execute::Executor;
 use nightshift::replay::{Case, run};
 use nightshift::rules::RuleSet;
-use nightshift::sim::{SimCluster, serve, write_kubeconfig};
-use nightshift::store::Store;
+use nightshift::sim::SimCluster;
+use nightshift::store::{IncidentRecord, Store};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -73,7 +72,9 @@ pub struct World {
     pub client: kube::Client,
     pub rules: Arc<RuleSet>,
     pub verdict: Arc<ChosenVerdict>,
+    /// Cancelled when the world is dropped (the simulated cluster stops serving).
     pub shutdown: CancellationToken,
+    _sim: crate::sim_harness::Sim,
     _dir: tempfile::TempDir,
 }
 
@@ -97,31 +98,21 @@ pub async fn world() -> World {
     cluster
         .apply_yaml(&objects)
         .expect("objects load into the simulated cluster");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let sim = crate::sim_harness::start(cluster).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    write_kubeconfig(&kubeconfig, &url).expect("kubeconfig");
-    let shutdown = CancellationToken::new();
-    tokio::spawn(serve(cluster.clone(), listener, shutdown.clone()));
-    let file = Kubeconfig::read_from(&kubeconfig).expect("kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
-        .await
-        .expect("config");
     let url = format!("sqlite://{}", dir.path().join("nightshift.db").display());
     World {
-        cluster,
+        cluster: sim.cluster.clone(),
         store: Store::connect(&url).await.expect("store"),
         signal: replayed.signal,
         now: case.file.now,
         clock: Arc::new(Mutex::new(case.file.now)),
         evidence: replayed.evidence,
-        client: kube::Client::try_from(config).expect("client"),
+        client: sim.client.clone(),
         rules: Arc::new(rules),
         verdict: Arc::new(ChosenVerdict(AtomicBool::new(true))),
-        shutdown,
+        shutdown: sim.shutdown.clone(),
+        _sim: sim,
         _dir: dir,
     }
 }
@@ -170,13 +161,7 @@ impl World {
     }
 
     pub async fn state(&self, id: &str) -> IncidentState {
-        self.store
-            .load(id)
-            .await
-            .expect("load")
-            .expect("incident")
-            .incident
-            .state
+        self.record(id).await.incident.state
     }
 
     pub async fn wait_for(&self, id: &str, want: IncidentState) {
@@ -186,22 +171,22 @@ impl World {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        let record = self.store.load(id).await.expect("load").expect("incident");
-        let story: Vec<String> = record
-            .audit
-            .iter()
-            .map(|a| format!("{} {}", a.kind, a.detail))
-            .collect();
+        let record = self.record(id).await;
         panic!(
             "incident {id} is {} after 5s, not {want}:\n{}",
             record.incident.state,
-            story.join("\n")
+            story(&record)
         );
     }
 
     /// The incident as stored.
-    pub async fn record(&self, id: &str) -> nightshift::store::IncidentRecord {
+    pub async fn record(&self, id: &str) -> IncidentRecord {
         self.store.load(id).await.expect("load").expect("incident")
+    }
+
+    /// The incident's current plan hash.
+    pub async fn plan_hash(&self, id: &str) -> String {
+        self.record(id).await.plans[0].hash.clone()
     }
 
     /// Another incident on the same workload as `of` (another rule's fingerprint), recorded
@@ -246,14 +231,16 @@ pub async fn waiting_without_a_loop(w: &World) -> (String, String) {
     let mut tasks = JoinSet::new();
     let id = w.opened_and_waiting(&w.engine(), &mut tasks).await;
     while tasks.join_next().await.is_some() {}
-    let hash = w
-        .store
-        .load(&id)
-        .await
-        .expect("load")
-        .expect("incident")
-        .plans[0]
-        .hash
-        .clone();
+    let hash = w.plan_hash(&id).await;
     (id, hash)
+}
+
+/// The incident's audit log, a line a row: what happened to it, for failure messages.
+pub fn story(record: &IncidentRecord) -> String {
+    record
+        .audit
+        .iter()
+        .map(|a| format!("{} {}", a.kind, a.detail))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -36,3 +36,44 @@ pub fn kubectl(test: &str) -> Option<PathBuf> {
          NIGHTSHIFT_SKIP_KUBECTL=1 to skip these checks on purpose."
     );
 }
+
+/// The real kubectl pointed at one cluster, run off the async runtime.
+pub struct Kubectl {
+    path: PathBuf,
+    kubeconfig: PathBuf,
+    cache: PathBuf,
+}
+
+impl Kubectl {
+    /// kubectl at `path` with `kubeconfig`; its discovery cache beside the kubeconfig.
+    pub fn new(path: PathBuf, kubeconfig: &std::path::Path) -> Kubectl {
+        Kubectl {
+            path,
+            kubeconfig: kubeconfig.to_path_buf(),
+            cache: kubeconfig.with_file_name("kubectl-cache"),
+        }
+    }
+
+    /// Runs `kubectl args`.
+    pub async fn run(&self, args: &[&str]) -> std::process::Output {
+        let mut command = std::process::Command::new(&self.path);
+        command
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(&self.cache)
+            .args(args);
+        tokio::task::spawn_blocking(move || command.output())
+            .await
+            .expect("join")
+            .expect("kubectl runs")
+    }
+
+    /// Runs `kubectl args` and returns its stdout, failing the test on a non-zero exit.
+    pub async fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "kubectl {args:?} failed: {stderr}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
