@@ -1,9 +1,10 @@
 //! Execution and verification. Each action is claimed in the store (`started`) before the
 //! apiserver sees it and completed after, so a restart never repeats one: an action found
 //! `started` is in doubt and the incident escalates instead. Right before anything is sent the
-//! plan is checked once more against the world as it is then (policy, escalations since it was
-//! authorized). Verification is a separate step whose verdict is recorded; a failed verdict
-//! escalates.
+//! kill switch is read (a paused nightshift holds the plan, see `pause`) and the plan is checked
+//! once more against the world as it is then (policy with the node pool read live, the
+//! cluster-wide budget, escalations since it was authorized). Verification is a separate step
+//! whose verdict is recorded; a failed verdict escalates.
 
 use jiff::SignedDuration;
 
@@ -12,6 +13,7 @@ use super::{Engine, Progress};
 use crate::domain::approval::{Approval, Authorized, Decision as Answer, authorize};
 use crate::domain::incident::{Incident, IncidentState};
 use crate::domain::planner::policy_context;
+use crate::domain::policy::nodes::NodeView;
 use crate::domain::policy::{recheck_before_execution, target_key};
 use crate::k8s::execute::{Mode, Outcome};
 use crate::store::{ActionOutcome, Decision, IncidentRecord, Recorded};
@@ -83,6 +85,9 @@ impl Engine {
             .load(id)
             .await?
             .ok_or_else(|| EngineError::Missing(id.clone()))?;
+        if let Some(why) = self.pause_in_force().await? {
+            return self.hold(id, &why).await;
+        }
         if record.incident.state == IncidentState::Approved {
             self.moved(
                 id,
@@ -120,7 +125,18 @@ impl Engine {
                 return self.fail(id, IncidentState::Executing, &why).await;
             }
         }
-        for index in 0..authorized.plan().actions.len() {
+        let count = authorized.plan().actions.len();
+        for index in 0..count {
+            if let Some(why) = self.pause_in_force().await? {
+                if index == 0 {
+                    return self.hold(id, &why).await;
+                }
+                let why = format!(
+                    "nightshift was paused after {index} of {count} actions ran ({why}); the \
+                     rest were not sent"
+                );
+                return self.fail(id, IncidentState::Executing, &why).await;
+            }
             if let Err(why) = self.apply(incident, &authorized, index).await? {
                 return self.fail(id, IncidentState::Executing, &why).await;
             }
@@ -136,8 +152,9 @@ impl Engine {
     }
 
     /// The last check before anything is sent, against the world as it is now: policy, counting
-    /// what other incidents did since the plan was made, and no escalation on the workload since
-    /// the plan was made. `Some(why)` when the plan may not run.
+    /// what other incidents did since the plan was made (per target and cluster-wide), node
+    /// policy over every node as read now, and no escalation on the workload since the plan was
+    /// made. `Some(why)` when the plan may not run.
     async fn refused_now(
         &self,
         record: &IncidentRecord,
@@ -145,12 +162,24 @@ impl Engine {
     ) -> Result<Option<String>, EngineError> {
         let (parts, now) = (self.parts(), self.now());
         let incident = &record.incident;
-        let since = now - parts.policy.action_window;
+        let since = now - parts.policy.lookback();
         let recent = self
             .store()
             .recent_actions(since, Some(&incident.id))
             .await?;
-        let ctx = policy_context(authorized.plan(), &record.evidence, &recent);
+        let mut ctx = policy_context(authorized.plan(), &record.evidence, &recent);
+        ctx.signal_namespace = incident.signal.namespace().map(str::to_owned);
+        if authorized
+            .plan()
+            .actions
+            .iter()
+            .any(|a| a.tool.is_cluster_scoped())
+        {
+            match parts.executor.nodes().await {
+                Ok(nodes) => ctx.nodes = NodeView::complete(nodes),
+                Err(err) => return Ok(Some(format!("node policy cannot be judged: {err}"))),
+            }
+        }
         let escalation = self.escalation_in_hold(incident, now).await?;
         // The plan as recorded: an escalation after it was made was not known to it, whoever
         // authorized it and whenever.
