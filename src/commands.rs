@@ -50,6 +50,11 @@ pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
             command: IncidentsCommand::List { limit, store },
         } => {
             let store = connect(store.store, &settings).await?;
+            if let Some(pause) = store.paused().await? {
+                eprintln!(
+                    "nightshift is {pause}: nothing is sent to the cluster until `nightshift resume`"
+                );
+            }
             for i in store.list_incidents(limit).await? {
                 writeln!(
                     stdout,

@@ -168,6 +168,12 @@ fn pause_and_resume_are_one_command_each_audited_and_shown_on_every_report() {
         "{}",
         text(&again.stdout)
     );
+    let listed = nightshift(&["incidents", "list", "--store", &store]);
+    assert!(
+        text(&listed.stderr).contains("paused by carol"),
+        "{}",
+        text(&listed.stderr)
+    );
     for format in ["md", "html"] {
         let shown = report(format);
         assert!(

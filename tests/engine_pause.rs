@@ -303,3 +303,133 @@ async fn a_cordon_within_node_policy_runs() {
     w.wait_for(&id, IncidentState::Resolved).await;
     assert!(is_cordoned(&w, "pool-3"));
 }
+
+#[tokio::test]
+async fn a_pause_between_two_actions_stops_the_plan_there_and_escalates() {
+    let w = world().await;
+    let (id, _) = waiting_without_a_loop(&w).await;
+    let target = json!({"namespace": "payments", "name": "payments-api"});
+    let mut scale = target.clone();
+    scale["replicas"] = json!(3);
+    let hash = {
+        let plan = Plan {
+            actions: vec![
+                Action {
+                    tool: Tool::DeploymentRestart,
+                    params: target,
+                },
+                Action {
+                    tool: Tool::DeploymentScale,
+                    params: scale,
+                },
+            ],
+            ..w.record(&id).await.plans[0].plan.clone()
+        };
+        w.store.record_plan(&id, &plan, w.now).await.expect("plan")
+    };
+    approve(&w, &id, &hash).await;
+    // Someone pulls the kill switch the moment the first real change reaches the cluster.
+    let (inner, store, now) = (w.client.clone(), w.store.clone(), w.now);
+    let service = tower::service_fn(move |request: http::Request<kube::client::Body>| {
+        let real = request.method() == http::Method::PATCH
+            && !request.uri().query().unwrap_or("").contains("dryRun");
+        let (inner, store) = (inner.clone(), store.clone());
+        async move {
+            let answer = inner.send(request).await;
+            if real {
+                store
+                    .pause("carol", "stop everything", now)
+                    .await
+                    .expect("pause");
+            }
+            answer
+        }
+    });
+    let client = kube::Client::new(service, "default");
+    let _tx = spawn(
+        &engine_on(&w, client, Policy::default(), polling()),
+        &w.shutdown,
+    );
+    w.wait_for(&id, IncidentState::Escalated).await;
+    let record = w.record(&id).await;
+    let outcomes: Vec<ActionOutcome> = record.actions.iter().map(|a| a.outcome).collect();
+    assert_eq!(
+        outcomes,
+        vec![ActionOutcome::Succeeded],
+        "the scale was never claimed"
+    );
+    let replicas = w
+        .cluster
+        .get("Deployment", "payments", "payments-api")
+        .expect("deployment")["spec"]["replicas"]
+        .clone();
+    assert_ne!(replicas, json!(3));
+    let story = story(&record);
+    assert!(story.contains("paused after 1 of 2 actions"), "{story}");
+}
+
+#[tokio::test]
+async fn two_cordons_at_once_are_judged_one_after_the_other_on_the_live_count() {
+    let w = world().await;
+    for i in 1..=9 {
+        add_node(&w, &format!("pool-{i}"), json!({}), false);
+    }
+    let (id, _) = waiting_without_a_loop(&w).await;
+    let (other, _) = w.another_incident(&id, w.now).await;
+    for to in [IncidentState::Diagnosed, IncidentState::AwaitingApproval] {
+        w.store
+            .transition(&other, to, "nightshift", w.now)
+            .await
+            .expect("the other incident waits for approval too");
+    }
+    for (incident, node) in [(&id, "pool-1"), (&other, "pool-2")] {
+        let cordon = Action {
+            tool: Tool::NodeCordon,
+            params: json!({"name": node}),
+        };
+        approved_plan(&w, incident, cordon).await;
+    }
+    let policy = Policy {
+        nodes: nightshift::domain::policy::nodes::NodePolicy {
+            max_cordoned: 1,
+            max_cordoned_fraction: 1.0,
+            ..Default::default()
+        },
+        ..Policy::default()
+    };
+    // Every change takes a while to land, so each plan's read of the pool comes well before
+    // the other's cordon would show in it, unless the reads wait for the cordons.
+    let inner = w.client.clone();
+    let slow = tower::service_fn(move |request: http::Request<kube::client::Body>| {
+        let inner = inner.clone();
+        async move {
+            if request.method() == http::Method::PATCH {
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+            inner.send(request).await
+        }
+    });
+    let client = kube::Client::new(slow, "default");
+    let _tx = spawn(&engine_on(&w, client, policy, polling()), &w.shutdown);
+    let mut states = Vec::new();
+    for incident in [&id, &other] {
+        for _ in 0..500 {
+            if w.state(incident).await.is_terminal() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        states.push(w.state(incident).await);
+    }
+    let cordoned: Vec<bool> = ["pool-1", "pool-2"]
+        .iter()
+        .map(|n| is_cordoned(&w, n))
+        .collect();
+    assert_eq!(
+        cordoned.iter().filter(|c| **c).count(),
+        1,
+        "{cordoned:?} {states:?}"
+    );
+    assert!(states.contains(&IncidentState::Resolved), "{states:?}");
+    assert!(states.contains(&IncidentState::Escalated), "{states:?}");
+}

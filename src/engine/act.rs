@@ -97,49 +97,23 @@ impl Engine {
             )
             .await?;
         }
-        if let Some(why) = self.refused_now(&record, &authorized).await? {
-            let why = format!("not carried out: {why}");
-            return self.fail(id, IncidentState::Executing, &why).await;
-        }
-        let executor = &self.parts().executor;
-        for index in 0..authorized.plan().actions.len() {
-            if let Err(err) = executor
-                .run(&authorized, index, Mode::DryRun, self.now())
-                .await
-            {
-                let why = format!("dry run of action {index} refused: {err}");
-                let action = &authorized.plan().actions[index];
-                // Recorded as never sent for real; on a resume it is already there.
-                self.store()
-                    .record_action(
-                        id,
-                        authorized.hash(),
-                        index,
-                        action,
-                        ActionOutcome::Skipped,
-                        &why,
-                        self.now(),
-                    )
-                    .await?;
-                self.report_action(id, &authorized, index, false, &why);
-                return self.fail(id, IncidentState::Executing, &why).await;
-            }
-        }
-        let count = authorized.plan().actions.len();
-        for index in 0..count {
-            if let Some(why) = self.pause_in_force().await? {
-                if index == 0 {
-                    return self.hold(id, &why).await;
-                }
-                let why = format!(
-                    "nightshift was paused after {index} of {count} actions ran ({why}); the \
-                     rest were not sent"
-                );
-                return self.fail(id, IncidentState::Executing, &why).await;
-            }
-            if let Err(why) = self.apply(incident, &authorized, index).await? {
-                return self.fail(id, IncidentState::Executing, &why).await;
-            }
+        // Node actions are judged against the pool as read right before they run: one plan
+        // with node actions at a time, from that read to its last action, so two cordons
+        // cannot both pass on the same count.
+        let touches_nodes = authorized
+            .plan()
+            .actions
+            .iter()
+            .any(|a| a.tool.is_cluster_scoped());
+        let guard = if touches_nodes {
+            Some(self.inner.node_actions.lock().await)
+        } else {
+            None
+        };
+        let sent = self.send(incident, &record, &authorized).await?;
+        drop(guard);
+        if !sent {
+            return Ok(());
         }
         self.moved(
             id,
@@ -149,6 +123,80 @@ impl Engine {
         )
         .await?;
         self.verify(incident).await
+    }
+
+    /// The last check, the dry runs, then each action for real. `false` when the plan did not
+    /// all run (refused, held by the kill switch, or an action failed): the incident was
+    /// already held or escalated.
+    async fn send(
+        &self,
+        incident: &Incident,
+        record: &IncidentRecord,
+        authorized: &Authorized,
+    ) -> Result<bool, EngineError> {
+        let id = &incident.id;
+        if let Some(why) = self.refused_now(record, authorized).await? {
+            let why = format!("not carried out: {why}");
+            self.fail(id, IncidentState::Executing, &why).await?;
+            return Ok(false);
+        }
+        if let Some(why) = self.dry_run(id, authorized).await? {
+            self.fail(id, IncidentState::Executing, &why).await?;
+            return Ok(false);
+        }
+        let count = authorized.plan().actions.len();
+        for index in 0..count {
+            if let Some(why) = self.pause_in_force().await? {
+                if index == 0 {
+                    self.hold(id, &why).await?;
+                    return Ok(false);
+                }
+                let why = format!(
+                    "nightshift was paused after {index} of {count} actions ran ({why}); the \
+                     rest were not sent"
+                );
+                self.fail(id, IncidentState::Executing, &why).await?;
+                return Ok(false);
+            }
+            if let Err(why) = self.apply(incident, authorized, index).await? {
+                self.fail(id, IncidentState::Executing, &why).await?;
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Every action as a server-side dry run; `Some(why)` for the first the apiserver refused,
+    /// recorded as an action never sent for real (on a resume it is already there).
+    async fn dry_run(
+        &self,
+        id: &str,
+        authorized: &Authorized,
+    ) -> Result<Option<String>, EngineError> {
+        let executor = &self.parts().executor;
+        for (index, action) in authorized.plan().actions.iter().enumerate() {
+            let Err(err) = executor
+                .run(authorized, index, Mode::DryRun, self.now())
+                .await
+            else {
+                continue;
+            };
+            let why = format!("dry run of action {index} refused: {err}");
+            self.store()
+                .record_action(
+                    id,
+                    authorized.hash(),
+                    index,
+                    action,
+                    ActionOutcome::Skipped,
+                    &why,
+                    self.now(),
+                )
+                .await?;
+            self.report_action(id, authorized, index, false, &why);
+            return Ok(Some(why));
+        }
+        Ok(None)
     }
 
     /// The last check before anything is sent, against the world as it is now: policy, counting

@@ -144,6 +144,8 @@ struct Inner {
     intake: Intake,
     /// Incidents whose authorized plan waits for the kill switch to be lifted.
     held: Mutex<BTreeSet<String>>,
+    /// Held by a plan with node actions from the read of the node pool to its last action.
+    node_actions: tokio::sync::Mutex<()>,
 }
 
 impl Engine {
@@ -157,6 +159,7 @@ impl Engine {
                 parts,
                 progress,
                 held: Mutex::new(BTreeSet::new()),
+                node_actions: tokio::sync::Mutex::new(()),
             }),
         }
     }
