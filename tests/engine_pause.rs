@@ -103,6 +103,12 @@ async fn a_paused_store_sends_nothing_and_the_held_plan_runs_once_resumed() {
     assert_eq!(w.deployment_image(), broken);
     let record = w.record(&id).await;
     assert!(record.actions.is_empty());
+    let report =
+        nightshift::report::render(&record, nightshift::report::Format::Markdown).expect("report");
+    assert!(
+        report.contains("nightshift is paused") && report.contains("held, nothing sent"),
+        "{report}"
+    );
     let pause = record.paused.expect("the record shows the pause");
     assert_eq!(pause.by, "carol");
     w.store

@@ -318,6 +318,7 @@ fn describe(row: &AuditRow) -> String {
             None => "verification recorded".to_owned(),
         },
         kinds::INCIDENT_ESCALATION => format!("escalated to a human: {}", s("why")),
+        kinds::EXECUTION_HELD => format!("held, nothing sent: {}", s("why")),
         kinds::SIGNAL_JOINED => format!(
             "also raised: {} on {} (rule {}), recorded here rather than paged again",
             s("reason"),
