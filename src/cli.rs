@@ -63,6 +63,12 @@ pub enum Command {
         #[command(flatten)]
         store: StoreArg,
     },
+    /// The kill switch: stop every mutation by every daemon on the store at once. Authorized
+    /// plans wait; diagnosis and paging go on. Recorded in the audit log with who and why.
+    Pause(PauseArgs),
+    /// Lift the kill switch: held plans run at each daemon's next poll (an approval that
+    /// expired meanwhile escalates instead).
+    Resume(ResumeArgs),
     /// The audit log.
     Audit {
         /// What to do.
@@ -214,6 +220,34 @@ pub struct AnswerArgs {
     #[arg(long)]
     pub plan: Option<String>,
     /// Who is answering (recorded in the audit log).
+    #[arg(long = "as", env = "USER", default_value = "unknown")]
+    pub actor: String,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+/// Who pulls the kill switch, and why.
+#[derive(Debug, Args)]
+pub struct PauseArgs {
+    /// Why (recorded in the audit log and shown on every report).
+    #[arg(long)]
+    pub reason: String,
+    /// Who is pausing (recorded in the audit log).
+    #[arg(long = "as", env = "USER", default_value = "unknown")]
+    pub actor: String,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+/// Who lifts the kill switch, and why.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// Why (recorded in the audit log).
+    #[arg(long, default_value = "")]
+    pub reason: String,
+    /// Who is resuming (recorded in the audit log).
     #[arg(long = "as", env = "USER", default_value = "unknown")]
     pub actor: String,
     /// The store.

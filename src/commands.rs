@@ -1,5 +1,7 @@
 //! What each subcommand does: load settings and rules, call the library, print.
 
+mod pause;
+
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -13,6 +15,7 @@ use crate::config::Settings;
 use crate::replay::{Case, check_expect, run, to_json, to_text};
 use crate::rules::RuleSet;
 use crate::store::{Decision, Store};
+use pause::Switch;
 
 /// Runs a parsed command line.
 pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
@@ -47,6 +50,11 @@ pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
             command: IncidentsCommand::List { limit, store },
         } => {
             let store = connect(store.store, &settings).await?;
+            if let Some(pause) = store.paused().await? {
+                eprintln!(
+                    "nightshift is {pause}: nothing is sent to the cluster until `nightshift resume`"
+                );
+            }
             for i in store.list_incidents(limit).await? {
                 writeln!(
                     stdout,
@@ -111,6 +119,14 @@ pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
             };
             writeln!(stdout, "{}", crate::report::render(&record, format)?)?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Pause(args) => {
+            let switch = Switch::new(true, &args.actor, &args.reason)?;
+            switch.run(args.store, &settings, &mut stdout).await
+        }
+        Command::Resume(args) => {
+            let switch = Switch::new(false, &args.actor, &args.reason)?;
+            switch.run(args.store, &settings, &mut stdout).await
         }
         Command::Audit {
             command: AuditCommand::Verify(store),

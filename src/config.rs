@@ -89,6 +89,15 @@ impl Settings {
                 "policy: max_memory_growth and max_cpu_growth must be between 1 and 10".into(),
             );
         }
+        let fraction = p.nodes.max_cordoned_fraction;
+        if !(0.0..=1.0).contains(&fraction) {
+            return Err(format!(
+                "policy.nodes.max_cordoned_fraction: {fraction} must be between 0 and 1"
+            ));
+        }
+        if !p.budget.window.is_positive() || !p.action_window.is_positive() {
+            return Err("policy: budget.window and action_window must be longer than zero".into());
+        }
         if crate::domain::quantity::parse_memory(&p.max_memory_limit).is_none() {
             return Err(format!(
                 "policy: max_memory_limit {:?} is not a quantity",
@@ -105,5 +114,30 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Settings;
+
+    fn check(yaml: &str) -> Result<(), String> {
+        let settings: Settings = serde_yaml_ng::from_str(yaml).map_err(|e| e.to_string())?;
+        settings.validate()
+    }
+
+    #[test]
+    fn node_policy_and_budget_settings_out_of_range_stop_start_up_by_name() {
+        assert_eq!(
+            check("policy: {nodes: {max_cordoned: 1, max_cordoned_fraction: 0.5}}"),
+            Ok(())
+        );
+        let fraction = check("policy: {nodes: {max_cordoned_fraction: 1.5}}").expect_err("1.5");
+        assert!(fraction.contains("max_cordoned_fraction"), "{fraction}");
+        let window = check("policy: {budget: {max_actions: 5, window: 0s}}").expect_err("0s");
+        assert!(window.contains("budget.window"), "{window}");
+        let unknown = check("policy: {nodes: {max_cordon: 1}}").expect_err("typo");
+        assert!(unknown.contains("max_cordon"), "{unknown}");
+        assert_eq!(check("engine: {paused: true}"), Ok(()));
     }
 }

@@ -156,6 +156,18 @@ impl Daemon {
             None => None,
         };
         tracing::info!(store = %self.store.location(), "nightshift is watching");
+        match self.store.paused().await {
+            Ok(Some(pause)) => {
+                tracing::warn!(%pause, "nightshift is paused: plans are held until `nightshift resume`")
+            }
+            Ok(None) if settings.engine.paused => {
+                tracing::warn!("engine.paused is set: plans are held")
+            }
+            Ok(None) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, "could not read the kill switch; it is read again before every action")
+            }
+        }
         engine.run(signals, shutdown.clone()).await;
         watchers.await.ok();
         http_stop.cancel();

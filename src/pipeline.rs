@@ -9,6 +9,7 @@ use crate::domain::evidence::Evidence;
 use crate::domain::plan::Plan;
 use crate::domain::planner::{plan, policy_context};
 use crate::domain::playbook::Playbook;
+use crate::domain::policy::nodes::NodeView;
 use crate::domain::policy::{PastAction, Policy};
 use crate::domain::rule::{Rule, render_fingerprint};
 use crate::domain::signal::Signal;
@@ -55,7 +56,10 @@ pub fn decide(
 ) -> (Diagnosis, Plan) {
     let diagnosis = diagnose(signal, evidence, &playbook.heuristics, now);
     let proposed = plan(signal, &diagnosis, playbook, evidence);
-    let ctx = policy_context(&proposed, evidence, recent);
+    let mut ctx = policy_context(&proposed, evidence, recent);
+    ctx.signal_namespace = signal.namespace().map(str::to_owned);
+    // Only the nodes the evidence holds: the whole pool is read right before execution.
+    ctx.nodes = NodeView::partial(evidence.nodes().map(|(_, n)| n.clone()).collect());
     let plan = policy.enforce(proposed, &ctx, now);
     (diagnosis, plan)
 }

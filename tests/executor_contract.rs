@@ -1,6 +1,7 @@
 //! Contract tests for the executor, against a fake apiserver (tower-test): for each catalog
 //! action, the exact method, URI (with dryRun and fieldManager) and body; a refused plan makes
-//! no call at all; a paused Deployment is not rolled back; and the calls the executor makes are exactly its declared API access
+//! no call at all; a paused Deployment is not rolled back; the node pool is listed whole, page by
+//! page; and the calls the executor makes are exactly its declared API access
 //! (`k8s::access::EXECUTOR`), which deploy/rbac.yaml must grant (tests/rbac_role.rs).
 
 use std::sync::Mutex;
@@ -286,6 +287,46 @@ async fn contract_pod_delete_cordon_and_suspend_call_their_objects() {
     .await;
 }
 
+async fn contract_the_node_pool_is_listed_whole_in_bounded_pages() {
+    let node = |name: &str, labels: Value| {
+        json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels},
+               "spec": {"unschedulable": name == "worker-2"}})
+    };
+    let page = |items: Vec<Value>, next: Option<&str>| json!({"apiVersion": "v1", "kind": "NodeList", "metadata": {"continue": next}, "items": items});
+    let (executor, handle) = executor();
+    let calls = vec![
+        Call {
+            method: "GET",
+            uri: "/api/v1/nodes?&limit=500".into(),
+            body: None,
+            reply: page(
+                vec![
+                    node("cp-1", json!({"node-role.kubernetes.io/control-plane": ""})),
+                    node("worker-1", json!({"pool": "general"})),
+                ],
+                Some("page-2"),
+            ),
+        },
+        Call {
+            method: "GET",
+            uri: "/api/v1/nodes?&limit=500&continue=page-2".into(),
+            body: None,
+            reply: page(vec![node("worker-2", json!({}))], None),
+        },
+    ];
+    let server = tokio::spawn(serve(handle, calls));
+    let nodes = executor.nodes().await.expect("the pool");
+    server.await.expect("both pages were asked for");
+    let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["cp-1", "worker-1", "worker-2"]);
+    assert!(
+        nodes[0]
+            .labels
+            .contains_key("node-role.kubernetes.io/control-plane")
+    );
+    assert!(nodes[2].unschedulable);
+}
+
 /// Asserts the fake apiserver receives nothing.
 async fn radio_silence(mut handle: Handle<Request<Body>, Response<Body>>) {
     let waited =
@@ -332,6 +373,7 @@ async fn every_call_the_executor_makes_is_declared_and_every_declared_access_is_
     contract_scale_patches_the_scale_subresource().await;
     contract_set_resources_patches_only_the_named_container_limit().await;
     contract_pod_delete_cordon_and_suspend_call_their_objects().await;
+    contract_the_node_pool_is_listed_whole_in_bounded_pages().await;
     let seen = SEEN.lock().expect("lock").clone();
     // deploy/rbac.yaml grants exactly the union of all declarations: tests/rbac_role.rs.
     rbac::assert_declared("executor", &seen, EXECUTOR);
@@ -361,6 +403,11 @@ async fn set_resources_patches_only_the_named_container_limit() {
 #[tokio::test]
 async fn pod_delete_cordon_and_suspend_call_their_objects() {
     contract_pod_delete_cordon_and_suspend_call_their_objects().await;
+}
+
+#[tokio::test]
+async fn the_node_pool_node_policy_judges_is_listed_whole_in_bounded_pages() {
+    contract_the_node_pool_is_listed_whole_in_bounded_pages().await;
 }
 
 #[tokio::test]

@@ -17,7 +17,7 @@ use nightshift::domain::incident::{Incident, IncidentState, Severity};
 use nightshift::domain::plan::{Action, Check, CheckKind, Plan, Risk};
 use nightshift::domain::signal::{ContainerStateKind, ObjectRef, Signal, SignalSource};
 use nightshift::domain::taxonomy::Category;
-use nightshift::store::{ActionOutcome, Backend, Decision, Recorded, Store, StoreError};
+use nightshift::store::{ActionOutcome, Backend, Decision, Recorded, Store, StoreError, Switched};
 use serde_json::json;
 use sqlx::{AnyPool, Executor};
 
@@ -165,6 +165,7 @@ suite!(
     a_deleted_audit_row_is_reported_at_the_row_after_it,
     the_audit_table_refuses_update_and_delete,
     concurrent_audit_appends_never_fork_the_chain,
+    the_kill_switch_is_audited_with_who_and_why_and_every_store_on_the_database_sees_it,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1001,6 +1002,65 @@ async fn concurrent_audit_appends_never_fork_the_chain(db: &TestDb) {
     let report = db.store.verify_audit().await.expect("verify");
     assert_eq!(report.rows, 40);
     assert!(report.is_intact(), "{report:?}");
+}
+
+async fn the_kill_switch_is_audited_with_who_and_why_and_every_store_on_the_database_sees_it(
+    db: &TestDb,
+) {
+    opened(&db.store, "inc-1").await;
+    assert_eq!(db.store.paused().await.expect("read"), None);
+    let when = at("2026-11-20T03:00:00Z");
+    let switched = db.store.pause("carol", "region outage", when).await;
+    assert_eq!(switched.expect("pause"), Switched::Changed);
+    // Another daemon's store on the same database sees it, and so does every record it loads.
+    let other = db.reconnect().await;
+    let pause = other.paused().await.expect("read").expect("paused");
+    assert_eq!(
+        (pause.by.as_str(), pause.reason.as_str(), pause.since),
+        ("carol", "region outage", when)
+    );
+    let record = other.load("inc-1").await.expect("load").expect("incident");
+    assert_eq!(record.paused, Some(pause));
+    // Pausing again changes nothing and writes nothing.
+    let again = db.store.pause("mallory", "again", when).await;
+    assert_eq!(again.expect("pause"), Switched::AlreadySo);
+    assert_eq!(
+        db.store.paused().await.expect("read").expect("paused").by,
+        "carol"
+    );
+    let resumed = other.resume("dave", "outage over", when).await;
+    assert_eq!(resumed.expect("resume"), Switched::Changed);
+    assert_eq!(db.store.paused().await.expect("read"), None);
+    assert_eq!(
+        db.store.resume("dave", "", when).await.expect("resume"),
+        Switched::AlreadySo
+    );
+    // Both switches are in the audit chain, with who and why; the chain still verifies.
+    let raw = db.raw().await;
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT kind, actor, detail FROM audit WHERE incident_id IS NULL ORDER BY seq",
+    )
+    .fetch_all(&raw)
+    .await
+    .expect("audit rows");
+    raw.close().await;
+    assert_eq!(
+        rows,
+        vec![
+            (
+                "nightshift.paused".to_owned(),
+                "carol".to_owned(),
+                r#"{"reason":"region outage"}"#.to_owned()
+            ),
+            (
+                "nightshift.resumed".to_owned(),
+                "dave".to_owned(),
+                r#"{"reason":"outage over"}"#.to_owned()
+            ),
+        ]
+    );
+    assert!(db.store.verify_audit().await.expect("verify").is_intact());
+    other.close().await;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -279,3 +279,68 @@ async fn the_verdict_is_what_the_store_records_and_loads_back() {
     assert_eq!(loaded, verdict);
     assert!(loaded.healthy);
 }
+
+#[tokio::test]
+async fn a_cordon_planned_for_an_evicted_pod_is_verified_on_the_node_it_touched() {
+    use nightshift::domain::approval::{Approval, Decision};
+    use nightshift::domain::policy::Policy;
+    use nightshift::k8s::execute::{Clearance, Executor, run_plan};
+    use nightshift::replay::{Case, run};
+    use nightshift::rules::RuleSet;
+
+    // A pod of a Deployment evicted under node pressure: the plan cordons the pod's node.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("fixtures/incidents/thumbnailer-evicted-node-memory-pid-pressure");
+    let rules = RuleSet::load(&root.join("rules"), &root.join("playbooks")).expect("rules");
+    let case = Case::load(&dir).expect("case");
+    let replayed = run(&case, &rules, &Policy::default())
+        .incident
+        .expect("an incident");
+    let plan = replayed.plan;
+    let node = plan.actions[0].params["name"]
+        .as_str()
+        .expect("node")
+        .to_owned();
+    assert_eq!(
+        plan.actions[0].tool,
+        nightshift::domain::catalog::Tool::NodeCordon
+    );
+    let cluster = SimCluster::new();
+    let objects = std::fs::read_to_string(dir.join("objects.yaml")).expect("objects");
+    cluster.apply_yaml(&objects).expect("objects load");
+    let sim = sim_harness::start(cluster).await;
+    let now = Timestamp::now();
+    let approval = Approval {
+        plan_hash: plan.hash(),
+        decision: Decision::Approved,
+        actor: "alice".into(),
+        at: now,
+        expires_at: now + jiff::SignedDuration::from_mins(5),
+    };
+    let clearance = Clearance {
+        approval: Some(&approval),
+        auto: None,
+        namespace: replayed.signal.namespace(),
+    };
+    run_plan(&Executor::new(sim.client.clone()), &plan, &clearance, now)
+        .await
+        .expect("the cordon runs");
+    let cordoned: Vec<Check> = plan
+        .verification
+        .iter()
+        .filter(|c| c.check == CheckKind::NodeCordoned)
+        .map(|c| c.time_scaled(0.01))
+        .collect();
+    assert_eq!(cordoned.len(), 1, "{:?}", plan.verification);
+    let subject = Subject {
+        target: replayed.signal.target.clone(),
+        workload: replayed.signal.workload.clone(),
+        reason: replayed.signal.reason.clone(),
+    };
+    let verdict = verifier(&sim).verify(&cordoned, &subject, &[], now).await;
+    assert!(verdict.healthy, "{:#?}", observed(&verdict));
+    assert_eq!(
+        verdict.results[0].observed,
+        format!("node {node} unschedulable=true")
+    );
+}

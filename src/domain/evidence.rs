@@ -385,6 +385,10 @@ pub struct NodeFacts {
     pub unschedulable: bool,
     /// Taints as `key=value:Effect`.
     pub taints: Vec<String>,
+    /// Labels: its role (`node-role.kubernetes.io/control-plane`), pool, zone... Node policy
+    /// decides by them which nodes nightshift may touch.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 impl NodeFacts {

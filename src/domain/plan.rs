@@ -8,6 +8,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::domain::catalog::Tool;
+use crate::domain::signal::ObjectRef;
 
 /// One catalog call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,7 +64,7 @@ pub enum CheckKind {
     PodsReady,
     /// The condition that opened the incident is gone.
     ConditionCleared,
-    /// The node is Ready (or cordoned, for cordon plans).
+    /// The node the plan's `node.cordon` touched is cordoned.
     NodeCordoned,
     /// The CronJob is suspended.
     CronjobSuspended,
@@ -94,6 +95,20 @@ impl Check {
             check: self.check,
             params,
         }
+    }
+}
+
+/// The object a check of `kind` watches: for `node-cordoned`, the node the plan's `node.cordon`
+/// touches (a cordon planned for an evicted pod is about the pod's node, not its Deployment);
+/// for every other check, `incident` — the incident's workload, or its target.
+pub fn check_target(kind: CheckKind, actions: &[Action], incident: &ObjectRef) -> ObjectRef {
+    let cordoned = actions
+        .iter()
+        .filter(|a| a.tool == Tool::NodeCordon)
+        .find_map(|a| a.params.get("name").and_then(Value::as_str));
+    match (kind, cordoned) {
+        (CheckKind::NodeCordoned, Some(node)) => ObjectRef::cluster("Node", node),
+        _ => incident.clone(),
     }
 }
 

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::domain::catalog::Tool;
 use crate::domain::diagnosis::Diagnosis;
 use crate::domain::evidence::{ContainerState, Evidence};
-use crate::domain::plan::{Action, Check, Plan, Risk};
+use crate::domain::plan::{Action, Check, Plan, Risk, check_target};
 use crate::domain::playbook::{CheckSpec, Playbook, RemedyAction};
 use crate::domain::policy::{PolicyContext, truncate};
 use crate::domain::quantity::format_memory;
@@ -243,7 +243,10 @@ pub fn plan(
         &remedy.verification
     };
     let verification = if mutating {
-        specs.iter().map(|s| check(s, &target)).collect()
+        specs
+            .iter()
+            .map(|s| check(s, &check_target(s.check, &actions, &target)))
+            .collect()
     } else {
         Vec::new()
     };

@@ -147,8 +147,12 @@ impl Default for ApprovalSpec {
 }
 
 impl ApprovalSpec {
-    /// Whether `tool` in `namespace` is auto-approved.
+    /// Whether `tool` in `namespace` is auto-approved. Never a cluster-scoped tool: no
+    /// namespace bounds a node action, whatever the playbook's `namespaces` say.
     pub fn auto_approves(&self, tool: Tool, namespace: Option<&str>) -> bool {
+        if tool.is_cluster_scoped() {
+            return false;
+        }
         self.auto_approve.iter().any(|rule| {
             rule.tool == tool && namespace.is_some_and(|ns| any_match(&rule.namespaces, ns))
         })

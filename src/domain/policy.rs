@@ -1,16 +1,32 @@
 //! Policy: the ceiling on what any plan may do, whatever the diagnosis or the LLM said. A plan
 //! that breaks policy is downgraded to `notify` with the reason recorded — never silently
 //! changed into a different mutation.
+//!
+//! Namespaces bound namespaced actions, and the namespace of the signal bounds every action
+//! taken on its behalf (a pod in `kube-system` never leads to a cordon). Node actions have
+//! their own limits ([`nodes`]); the cluster-wide [`budget`] caps what all incidents together
+//! may change per window.
+
+pub mod budget;
+mod downgrade;
+pub mod nodes;
+mod recheck;
+
+pub use downgrade::{downgrade, truncate};
+pub use recheck::{Escalation, recheck_before_execution};
 
 use jiff::{SignedDuration, Timestamp};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::domain::catalog::{Tool, validate_params};
 use crate::domain::pattern::{Glob, any_match};
-use crate::domain::plan::{Action, Downgrade, Plan, Risk};
+use crate::domain::plan::{Action, Plan};
 use crate::domain::quantity::{parse_cpu, parse_memory};
+
+use budget::ActionBudget;
+use nodes::{NodePolicy, NodeView};
 
 /// Limits every action must respect. Defaults are conservative.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -36,6 +52,10 @@ pub struct Policy {
     /// The window for `max_actions_per_target`.
     #[schemars(with = "String")]
     pub action_window: SignedDuration,
+    /// Limits on `node.cordon` and `node.uncordon`, which no namespace bounds.
+    pub nodes: NodePolicy,
+    /// The most mutating actions nightshift may carry out across the cluster per window.
+    pub budget: ActionBudget,
 }
 
 impl Default for Policy {
@@ -51,6 +71,8 @@ impl Default for Policy {
             max_memory_limit: "16Gi".into(),
             max_actions_per_target: 3,
             action_window: SignedDuration::from_hours(1),
+            nodes: NodePolicy::default(),
+            budget: ActionBudget::default(),
         }
     }
 }
@@ -77,6 +99,10 @@ pub struct PolicyContext<'a> {
     pub current_memory_limit: Option<u64>,
     /// The container's current CPU limit in millicores.
     pub current_cpu_limit: Option<u64>,
+    /// The namespace of the signal the plan answers (none for a node or a cluster-wide alert).
+    pub signal_namespace: Option<String>,
+    /// The nodes known, for node actions.
+    pub nodes: NodeView,
 }
 
 /// Why policy refused an action.
@@ -113,6 +139,42 @@ pub enum Violation {
         tool: Tool,
         /// What was exceeded.
         what: String,
+    },
+    /// The signal came from a namespace nightshift may not act for.
+    #[error(
+        "{tool}: the signal came from namespace `{namespace}`, which {why}; nightshift takes no action on its behalf"
+    )]
+    SignalNamespace {
+        /// The tool.
+        tool: Tool,
+        /// The signal's namespace.
+        namespace: String,
+        /// `is protected` or `is not in allowed_namespaces`.
+        why: &'static str,
+    },
+    /// Node policy refuses the action.
+    #[error("{tool} on node {node}: {why}")]
+    Node {
+        /// The tool.
+        tool: Tool,
+        /// The node.
+        node: String,
+        /// Why.
+        why: String,
+    },
+    /// The cluster-wide action budget would be overspent.
+    #[error(
+        "the cluster-wide action budget is spent: {spent} mutating action(s) in the last {window} and {planned} more planned, limit {limit}; humans decide what else changes"
+    )]
+    Budget {
+        /// Mutating actions already carried out within the window.
+        spent: usize,
+        /// Mutating actions the plan adds.
+        planned: usize,
+        /// `policy.budget.max_actions`.
+        limit: usize,
+        /// `policy.budget.window`.
+        window: String,
     },
     /// Too many actions on this target recently.
     #[error("{tool}: {count} actions on {target} in the last {window}, limit {limit}")]
@@ -168,8 +230,67 @@ impl Policy {
                 });
             }
         }
+        if let Some(namespace) = ctx.signal_namespace.as_deref()
+            && let Some(why) = self.refuses_namespace(namespace)
+        {
+            return Err(Violation::SignalNamespace {
+                tool,
+                namespace: namespace.into(),
+                why,
+            });
+        }
+        if tool.is_cluster_scoped() {
+            let node = action
+                .params
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            self.nodes
+                .check(tool, node, &ctx.nodes)
+                .map_err(|why| Violation::Node {
+                    tool,
+                    node: node.into(),
+                    why,
+                })?;
+        }
         self.check_bounds(action, ctx)?;
         self.check_rate(action, ctx.recent, now)
+    }
+
+    /// Why nightshift may not act in `namespace`, if it may not.
+    fn refuses_namespace(&self, namespace: &str) -> Option<&'static str> {
+        if any_match(&self.protected_namespaces, namespace) {
+            Some("is protected")
+        } else if !any_match(&self.allowed_namespaces, namespace) {
+            Some("is not in allowed_namespaces")
+        } else {
+            None
+        }
+    }
+
+    /// Checks a whole plan: every action, then the cluster-wide budget.
+    pub fn check_plan(
+        &self,
+        plan: &Plan,
+        ctx: &PolicyContext<'_>,
+        now: Timestamp,
+    ) -> Result<(), Violation> {
+        for action in &plan.actions {
+            self.check(action, ctx, now)?;
+        }
+        self.budget
+            .check(plan, ctx.recent, now)
+            .map_err(|over| Violation::Budget {
+                spent: over.spent,
+                planned: over.planned,
+                limit: self.budget.max_actions,
+                window: format!("{:#}", self.budget.window),
+            })
+    }
+
+    /// How far back the actions in [`PolicyContext::recent`] must reach for every window here.
+    pub fn lookback(&self) -> SignedDuration {
+        self.action_window.max(self.budget.window)
     }
 
     fn check_bounds(&self, action: &Action, ctx: &PolicyContext<'_>) -> Result<(), Violation> {
@@ -270,89 +391,9 @@ impl Policy {
     /// Applies policy to a whole plan: if any action is refused, the plan becomes a single
     /// `notify` that says what was proposed and why it was refused.
     pub fn enforce(&self, plan: Plan, ctx: &PolicyContext<'_>, now: Timestamp) -> Plan {
-        let refused = plan
-            .actions
-            .iter()
-            .find_map(|action| self.check(action, ctx, now).err());
-        let Some(violation) = refused else {
-            return plan;
-        };
-        downgrade(plan, violation.to_string())
+        match self.check_plan(&plan, ctx, now) {
+            Ok(()) => plan,
+            Err(violation) => downgrade(plan, violation.to_string()),
+        }
     }
-}
-
-/// An escalation on the workload a plan acts on.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Escalation {
-    /// The escalated incident.
-    pub incident: String,
-    /// When it was escalated.
-    pub at: Timestamp,
-}
-
-/// The last check before an authorized plan reaches the executor, against the world as it is
-/// now rather than when the plan was made (an approval may come half an hour later): every
-/// action must still pass policy, counting the actions carried out since (`ctx.recent`,
-/// without this plan's own), and no escalation on the workload may have happened since the
-/// plan was made at `planned_at` — after one, nightshift takes no further action there on its
-/// own plans (a plan made after it is already only `notify`), and neither the plan nor whoever
-/// approved it knew of it. `Err` says why the plan may not run.
-pub fn recheck_before_execution(
-    policy: &Policy,
-    plan: &Plan,
-    ctx: &PolicyContext<'_>,
-    planned_at: Timestamp,
-    escalation: Option<&Escalation>,
-    now: Timestamp,
-) -> Result<(), String> {
-    if let Some(e) = escalation.filter(|e| e.at >= planned_at) {
-        return Err(format!(
-            "incident {} on the same workload was escalated at {} after this plan was made at \
-             {planned_at}; nightshift takes no further automatic action there",
-            e.incident, e.at
-        ));
-    }
-    for action in &plan.actions {
-        policy
-            .check(action, ctx, now)
-            .map_err(|v| format!("policy now refuses it: {v}"))?;
-    }
-    Ok(())
-}
-
-/// The plan as a single `notify` that says what was proposed and why it may not run; the
-/// proposed actions are kept in `downgraded`, never silently changed.
-pub fn downgrade(plan: Plan, reason: String) -> Plan {
-    let proposed: Vec<String> = plan.actions.iter().map(|a| a.tool.to_string()).collect();
-    let message = format!(
-        "nightshift proposed {} but policy refused it: {reason}. A human must look. {}",
-        proposed.join(", "),
-        plan.rationale
-    );
-    Plan {
-        actions: vec![Action {
-            tool: Tool::Notify,
-            params: json!({"message": truncate(&message, 4000)}),
-        }],
-        requires_approval: false,
-        risk: Risk::None,
-        rationale: plan.rationale,
-        downgraded: Some(Downgrade {
-            reason,
-            proposed: plan.actions,
-        }),
-        verification: plan.verification,
-    }
-}
-
-/// Cuts `text` to at most `max` bytes on a character boundary.
-pub fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_owned()
 }

@@ -1,9 +1,10 @@
 //! Execution and verification. Each action is claimed in the store (`started`) before the
 //! apiserver sees it and completed after, so a restart never repeats one: an action found
 //! `started` is in doubt and the incident escalates instead. Right before anything is sent the
-//! plan is checked once more against the world as it is then (policy, escalations since it was
-//! authorized). Verification is a separate step whose verdict is recorded; a failed verdict
-//! escalates.
+//! kill switch is read (a paused nightshift holds the plan, see `pause`) and the plan is checked
+//! once more against the world as it is then (policy with the node pool read live, the
+//! cluster-wide budget, escalations since it was authorized). Verification is a separate step
+//! whose verdict is recorded; a failed verdict escalates.
 
 use jiff::SignedDuration;
 
@@ -12,6 +13,7 @@ use super::{Engine, Progress};
 use crate::domain::approval::{Approval, Authorized, Decision as Answer, authorize};
 use crate::domain::incident::{Incident, IncidentState};
 use crate::domain::planner::policy_context;
+use crate::domain::policy::nodes::NodeView;
 use crate::domain::policy::{recheck_before_execution, target_key};
 use crate::k8s::execute::{Mode, Outcome};
 use crate::store::{ActionOutcome, Decision, IncidentRecord, Recorded};
@@ -83,6 +85,9 @@ impl Engine {
             .load(id)
             .await?
             .ok_or_else(|| EngineError::Missing(id.clone()))?;
+        if let Some(why) = self.pause_in_force().await? {
+            return self.hold(id, &why).await;
+        }
         if record.incident.state == IncidentState::Approved {
             self.moved(
                 id,
@@ -92,38 +97,23 @@ impl Engine {
             )
             .await?;
         }
-        if let Some(why) = self.refused_now(&record, &authorized).await? {
-            let why = format!("not carried out: {why}");
-            return self.fail(id, IncidentState::Executing, &why).await;
-        }
-        let executor = &self.parts().executor;
-        for index in 0..authorized.plan().actions.len() {
-            if let Err(err) = executor
-                .run(&authorized, index, Mode::DryRun, self.now())
-                .await
-            {
-                let why = format!("dry run of action {index} refused: {err}");
-                let action = &authorized.plan().actions[index];
-                // Recorded as never sent for real; on a resume it is already there.
-                self.store()
-                    .record_action(
-                        id,
-                        authorized.hash(),
-                        index,
-                        action,
-                        ActionOutcome::Skipped,
-                        &why,
-                        self.now(),
-                    )
-                    .await?;
-                self.report_action(id, &authorized, index, false, &why);
-                return self.fail(id, IncidentState::Executing, &why).await;
-            }
-        }
-        for index in 0..authorized.plan().actions.len() {
-            if let Err(why) = self.apply(incident, &authorized, index).await? {
-                return self.fail(id, IncidentState::Executing, &why).await;
-            }
+        // Node actions are judged against the pool as read right before they run: one plan
+        // with node actions at a time, from that read to its last action, so two cordons
+        // cannot both pass on the same count.
+        let touches_nodes = authorized
+            .plan()
+            .actions
+            .iter()
+            .any(|a| a.tool.is_cluster_scoped());
+        let guard = if touches_nodes {
+            Some(self.inner.node_actions.lock().await)
+        } else {
+            None
+        };
+        let sent = self.send(incident, &record, &authorized).await?;
+        drop(guard);
+        if !sent {
+            return Ok(());
         }
         self.moved(
             id,
@@ -135,9 +125,84 @@ impl Engine {
         self.verify(incident).await
     }
 
+    /// The last check, the dry runs, then each action for real. `false` when the plan did not
+    /// all run (refused, held by the kill switch, or an action failed): the incident was
+    /// already held or escalated.
+    async fn send(
+        &self,
+        incident: &Incident,
+        record: &IncidentRecord,
+        authorized: &Authorized,
+    ) -> Result<bool, EngineError> {
+        let id = &incident.id;
+        if let Some(why) = self.refused_now(record, authorized).await? {
+            let why = format!("not carried out: {why}");
+            self.fail(id, IncidentState::Executing, &why).await?;
+            return Ok(false);
+        }
+        if let Some(why) = self.dry_run(id, authorized).await? {
+            self.fail(id, IncidentState::Executing, &why).await?;
+            return Ok(false);
+        }
+        let count = authorized.plan().actions.len();
+        for index in 0..count {
+            if let Some(why) = self.pause_in_force().await? {
+                if index == 0 {
+                    self.hold(id, &why).await?;
+                    return Ok(false);
+                }
+                let why = format!(
+                    "nightshift was paused after {index} of {count} actions ran ({why}); the \
+                     rest were not sent"
+                );
+                self.fail(id, IncidentState::Executing, &why).await?;
+                return Ok(false);
+            }
+            if let Err(why) = self.apply(incident, authorized, index).await? {
+                self.fail(id, IncidentState::Executing, &why).await?;
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Every action as a server-side dry run; `Some(why)` for the first the apiserver refused,
+    /// recorded as an action never sent for real (on a resume it is already there).
+    async fn dry_run(
+        &self,
+        id: &str,
+        authorized: &Authorized,
+    ) -> Result<Option<String>, EngineError> {
+        let executor = &self.parts().executor;
+        for (index, action) in authorized.plan().actions.iter().enumerate() {
+            let Err(err) = executor
+                .run(authorized, index, Mode::DryRun, self.now())
+                .await
+            else {
+                continue;
+            };
+            let why = format!("dry run of action {index} refused: {err}");
+            self.store()
+                .record_action(
+                    id,
+                    authorized.hash(),
+                    index,
+                    action,
+                    ActionOutcome::Skipped,
+                    &why,
+                    self.now(),
+                )
+                .await?;
+            self.report_action(id, authorized, index, false, &why);
+            return Ok(Some(why));
+        }
+        Ok(None)
+    }
+
     /// The last check before anything is sent, against the world as it is now: policy, counting
-    /// what other incidents did since the plan was made, and no escalation on the workload since
-    /// the plan was made. `Some(why)` when the plan may not run.
+    /// what other incidents did since the plan was made (per target and cluster-wide), node
+    /// policy over every node as read now, and no escalation on the workload since the plan was
+    /// made. `Some(why)` when the plan may not run.
     async fn refused_now(
         &self,
         record: &IncidentRecord,
@@ -145,12 +210,24 @@ impl Engine {
     ) -> Result<Option<String>, EngineError> {
         let (parts, now) = (self.parts(), self.now());
         let incident = &record.incident;
-        let since = now - parts.policy.action_window;
+        let since = now - parts.policy.lookback();
         let recent = self
             .store()
             .recent_actions(since, Some(&incident.id))
             .await?;
-        let ctx = policy_context(authorized.plan(), &record.evidence, &recent);
+        let mut ctx = policy_context(authorized.plan(), &record.evidence, &recent);
+        ctx.signal_namespace = incident.signal.namespace().map(str::to_owned);
+        if authorized
+            .plan()
+            .actions
+            .iter()
+            .any(|a| a.tool.is_cluster_scoped())
+        {
+            match parts.executor.nodes().await {
+                Ok(nodes) => ctx.nodes = NodeView::complete(nodes),
+                Err(err) => return Ok(Some(format!("node policy cannot be judged: {err}"))),
+            }
+        }
         let escalation = self.escalation_in_hold(incident, now).await?;
         // The plan as recorded: an escalation after it was made was not known to it, whoever
         // authorized it and whenever.

@@ -113,7 +113,7 @@ impl Engine {
         });
         let now = self.now();
         let recent = store
-            .recent_actions(now - parts.policy.action_window, None)
+            .recent_actions(now - parts.policy.lookback(), None)
             .await?;
         let (diagnosis, plan) = decide(
             &incident.signal,

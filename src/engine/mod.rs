@@ -11,8 +11,10 @@ mod intake;
 mod lifecycle;
 pub mod limits;
 pub mod live;
+mod pause;
 pub mod progress;
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -81,6 +83,10 @@ pub struct EngineSettings {
     /// Multiplies every verification timeout and window (1.0: as the playbook says). Only the
     /// demo compresses time; the plan and its hash are unchanged.
     pub verification_time_scale: f64,
+    /// The kill switch as a setting: while true this daemon sends nothing to the cluster,
+    /// whatever the store says (`nightshift pause` / `nightshift resume` switch it for every
+    /// daemon on the store). Authorized plans wait, and run once nothing holds them.
+    pub paused: bool,
 }
 
 impl Default for EngineSettings {
@@ -91,6 +97,7 @@ impl Default for EngineSettings {
             drain_seconds: 10,
             limits: LimitSettings::default(),
             verification_time_scale: 1.0,
+            paused: false,
         }
     }
 }
@@ -135,6 +142,10 @@ struct Inner {
     limits: Limits,
     progress: broadcast::Sender<Progress>,
     intake: Intake,
+    /// Incidents whose authorized plan waits for the kill switch to be lifted.
+    held: Mutex<BTreeSet<String>>,
+    /// Held by a plan with node actions from the read of the node pool to its last action.
+    node_actions: tokio::sync::Mutex<()>,
 }
 
 impl Engine {
@@ -147,6 +158,8 @@ impl Engine {
                 intake: Intake::new(parts.store.clone(), parts.rules.clone()),
                 parts,
                 progress,
+                held: Mutex::new(BTreeSet::new()),
+                node_actions: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -184,8 +197,9 @@ impl Engine {
     }
 
     /// Runs until `shutdown`: resumes unfinished incidents, opens incidents for `signals`,
-    /// picks up approvals. On shutdown it stops taking signals and gives in-flight incidents
-    /// `drain_seconds` to reach their next recorded step; whatever is left resumes next start.
+    /// picks up approvals, and runs plans the kill switch held once it is lifted. On shutdown
+    /// it stops taking signals and gives in-flight incidents `drain_seconds` to reach their
+    /// next recorded step; whatever is left resumes next start.
     pub async fn run(self, mut signals: mpsc::Receiver<Signal>, shutdown: CancellationToken) {
         let mut tasks = JoinSet::new();
         if let Err(err) = self.resume(&mut tasks).await {
@@ -203,6 +217,9 @@ impl Engine {
                 _ = poll.tick() => {
                     if let Err(err) = self.poll_approvals(self.now(), &mut tasks).await {
                         tracing::warn!(error = %err, "polling approvals failed");
+                    }
+                    if let Err(err) = self.release_held(&mut tasks).await {
+                        tracing::warn!(error = %err, "releasing held plans failed");
                     }
                 }
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => {

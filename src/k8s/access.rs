@@ -35,8 +35,9 @@ pub const EXECUTOR: &[ApiAccess] = &[
     access("apps", "deployments/scale", "patch"),
     // pod.delete.
     access("", "pods", "delete"),
-    // node.cordon / node.uncordon.
+    // node.cordon / node.uncordon; node policy reads the whole pool right before.
     access("", "nodes", "patch"),
+    access("", "nodes", "list"),
     // cronjob.suspend.
     access("batch", "cronjobs", "patch"),
 ];

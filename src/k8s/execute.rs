@@ -108,6 +108,14 @@ impl Executor {
         Self { client }
     }
 
+    /// Every node of the cluster, read right before a node action so node policy judges the
+    /// pool as it is (see [`crate::k8s::nodes`]).
+    pub async fn nodes(
+        &self,
+    ) -> Result<Vec<crate::domain::evidence::NodeFacts>, crate::k8s::nodes::PoolError> {
+        crate::k8s::nodes::pool(&self.client).await
+    }
+
     /// Runs action `index` of an authorized plan.
     pub async fn run(
         &self,

@@ -496,6 +496,7 @@ pub fn node(node: &Node) -> NodeFacts {
                 )
             })
             .collect(),
+        labels: node.metadata.labels.clone().unwrap_or_default(),
     }
 }
 

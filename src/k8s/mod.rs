@@ -1,6 +1,6 @@
 //! Kubernetes: objects and the pure conversions from them to signals, evidence and verdicts
 //! (`detect`, `facts`, `scope`, `gather`), and the edges that call the apiserver: `collect`
-//! (the live gatherer), `verify`, `execute` and `watch` (watchers → signals, with `recheck`
+//! (the live gatherer), `verify`, `execute` (with `nodes`, the pool node policy judges) and `watch` (watchers → signals, with `recheck`
 //! for pods that wait on the clock). `access` declares which API calls each makes.
 
 pub mod access;
@@ -10,6 +10,7 @@ pub mod events;
 pub mod execute;
 pub mod facts;
 pub mod gather;
+pub mod nodes;
 pub mod objects;
 pub mod recheck;
 pub mod scope;

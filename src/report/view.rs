@@ -37,6 +37,8 @@ pub struct View {
     pub verifications: Vec<VerificationView>,
     /// A Markdown code fence longer than any backtick run in the shown log lines.
     pub fence: String,
+    /// The kill switch when the record was read (who, since when, why), if nightshift is paused.
+    pub paused: Option<String>,
 }
 
 /// One audit row as a timeline line.
@@ -176,6 +178,7 @@ pub fn build(record: &IncidentRecord) -> View {
         opened_at: incident.opened_at.to_string(),
         updated_at: record.updated_at.to_string(),
         closed_at: record.closed_at.map(|t| t.to_string()),
+        paused: record.paused.as_ref().map(|p| line(&p.to_string())),
         timeline: record.audit.iter().map(timeline_entry).collect(),
         diagnosis: record.diagnosis.as_ref().map(|d| DiagnosisView {
             category: d.diagnosis.category.as_str(),
@@ -315,6 +318,7 @@ fn describe(row: &AuditRow) -> String {
             None => "verification recorded".to_owned(),
         },
         kinds::INCIDENT_ESCALATION => format!("escalated to a human: {}", s("why")),
+        kinds::EXECUTION_HELD => format!("held, nothing sent: {}", s("why")),
         kinds::SIGNAL_JOINED => format!(
             "also raised: {} on {} (rule {}), recorded here rather than paged again",
             s("reason"),

@@ -1,5 +1,6 @@
 //! Checks that span fields or files: unique names, rules naming playbooks that exist, remedies
-//! within the playbook's ceiling, auto-approval only for low-risk tools, templates that compile.
+//! within the playbook's ceiling, auto-approval only for low-risk namespaced tools (never a node
+//! action), templates that compile.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -149,9 +150,22 @@ pub fn validate(
                 }
             }
         }
+        let text = texts
+            .iter()
+            .find(|(f, _)| f == file)
+            .map_or("", |(_, t)| t.as_str());
+        // An auto_approve entry's `tool:` is the first after the `auto_approve:` key.
+        let (auto_line, _) = locate(text, "auto_approve", None, 1);
+        let auto_at = |tool: Tool, message: String| {
+            error_at(texts, file, "tool", Some(tool.as_str()), auto_line, message)
+        };
         for auto in &playbook.approval.auto_approve {
-            if Risk::of(auto.tool) > Risk::Low {
-                errors.push(at("tool", Some(auto.tool.as_str()), format!(
+            if auto.tool.is_cluster_scoped() {
+                errors.push(auto_at(auto.tool, format!(
+                    "playbook `{}`: {} acts on the whole cluster, which no namespace bounds, and cannot be auto-approved: a human approves every node action", playbook.name, auto.tool
+                )));
+            } else if Risk::of(auto.tool) > Risk::Low {
+                errors.push(auto_at(auto.tool, format!(
                     "playbook `{}`: {} is {:?} risk and cannot be auto-approved (only low-risk tools can)", playbook.name, auto.tool, Risk::of(auto.tool)
                 )));
             }

@@ -43,6 +43,12 @@ pub mod kinds {
     pub const EVIDENCE_INCOMPLETE: &str = "evidence.incomplete";
     /// A signal of another rule about the same workload joined an open incident.
     pub const SIGNAL_JOINED: &str = "signal.joined";
+    /// Someone pulled the kill switch: no mutation until resumed (detail: the reason).
+    pub const NIGHTSHIFT_PAUSED: &str = "nightshift.paused";
+    /// Someone lifted the kill switch.
+    pub const NIGHTSHIFT_RESUMED: &str = "nightshift.resumed";
+    /// An authorized plan waits because nightshift is paused; it runs once resumed.
+    pub const EXECUTION_HELD: &str = "execution.held";
 }
 
 /// One audit row.

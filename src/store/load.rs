@@ -1,5 +1,6 @@
 //! Reading an incident back whole: the incident, its evidence, latest diagnosis, plans,
-//! approvals, actions, verification verdicts and audit rows, from one consistent snapshot.
+//! approvals, actions, verification verdicts and audit rows, from one consistent snapshot —
+//! with the kill switch as it stood then.
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -11,6 +12,7 @@ use super::actions::ActionOutcome;
 use super::audit::{self, AuditRow};
 use super::error::{Context, Result};
 use super::incidents::{SUMMARY_COLUMNS, decode_summary};
+use super::pause::{self, Pause};
 use super::records::Decision;
 use super::{Store, StoreError, from_json, timestamp};
 use crate::domain::catalog::Tool;
@@ -42,6 +44,10 @@ pub struct IncidentRecord {
     pub verifications: Vec<VerificationRecord>,
     /// Its audit rows, in chain order.
     pub audit: Vec<AuditRow>,
+    /// nightshift's kill switch when the record was read: while paused nothing is sent to the
+    /// cluster, for this incident or any other. Every report and page shows it.
+    #[serde(default)]
+    pub paused: Option<Pause>,
 }
 
 /// A stored diagnosis.
@@ -223,6 +229,12 @@ impl Store {
         );
         let audit = audit::decode(&rows(conn, &sql, id, "loading audit rows").await?)?;
 
+        let switch = sqlx::query("SELECT paused, actor, reason, at FROM pause WHERE id = 1")
+            .fetch_one(&mut *conn)
+            .await
+            .context("reading the kill switch")?;
+        let paused = pause::decode(&switch)?;
+
         Ok(Some(IncidentRecord {
             incident,
             updated_at: summary.updated_at,
@@ -234,6 +246,7 @@ impl Store {
             actions,
             verifications,
             audit,
+            paused,
         }))
     }
 }

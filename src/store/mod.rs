@@ -15,6 +15,7 @@ mod audit;
 mod error;
 mod incidents;
 mod load;
+mod pause;
 mod records;
 
 use std::time::Duration;
@@ -33,6 +34,7 @@ pub use incidents::IncidentSummary;
 pub use load::{
     ActionRecord, ApprovalRecord, DiagnosisRecord, IncidentRecord, PlanRecord, VerificationRecord,
 };
+pub use pause::{Pause, Switched};
 pub use records::Decision;
 
 use error::Context;

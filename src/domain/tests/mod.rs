@@ -1,6 +1,8 @@
-//! Tests of the pure domain: policy, rule matching and admission, planning, verdicts.
+//! Tests of the pure domain: policy (node policy and the budget too), rule matching and
+//! admission, planning, verdicts.
 
 pub(crate) mod builders;
+mod node_policy;
 mod planner;
 mod policy;
 mod rule;
