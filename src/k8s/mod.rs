@@ -1,7 +1,8 @@
 //! Kubernetes: objects and the pure conversions from them to signals, evidence and verdicts
 //! (`detect`, `facts`, `scope`, `gather`), and the edges that call the apiserver: `collect`
 //! (the live gatherer), `verify`, `execute` and `watch` (watchers → signals, with `recheck`
-//! for pods that wait on the clock). `access` declares which API calls each makes.
+//! for pods that wait on the clock). `access` declares which API calls each makes; `manifests`
+//! generates the per-namespace RoleBindings and the admission policy from the policy.
 
 pub mod access;
 pub mod collect;
@@ -10,6 +11,7 @@ pub mod events;
 pub mod execute;
 pub mod facts;
 pub mod gather;
+pub mod manifests;
 pub mod objects;
 pub mod recheck;
 pub mod scope;
