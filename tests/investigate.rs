@@ -1,7 +1,8 @@
-//! Investigations (`investigate:` in a fixture's signal, DESIGN.md): a person asks about an
-//! object and always gets an incident. Asked about the workload of any recorded incident, the
-//! answer is the one the incident itself got; asked about a healthy one, the built-in
-//! `investigate` rule opens it, even from rule directories that lack it.
+//! Investigations (`investigate:` in a fixture's signal, DESIGN.md) and alerts no specific rule
+//! names: a person asks about an object, or an alert points at one, and always gets an
+//! incident. Asked (or alerted) about the workload of any recorded incident, the answer is the
+//! one the incident itself got; asked about a healthy one, the built-in `investigate` rule opens
+//! it, even from rule directories that lack it.
 
 use std::path::{Path, PathBuf};
 
@@ -78,6 +79,75 @@ fn asking_about_the_workload_of_a_recorded_incident_gets_the_incidents_answer() 
                 case.name,
                 answer(&direct),
                 answer(&investigated)
+            ));
+        }
+    }
+    assert!(compared >= 30, "{compared} cases compared");
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+/// The label kube-state-metrics and kube-prometheus alerts name an object of `kind` with.
+fn label_for(kind: &str) -> &'static str {
+    match kind {
+        "Deployment" => "deployment",
+        "StatefulSet" => "statefulset",
+        "DaemonSet" => "daemonset",
+        "ReplicaSet" => "replicaset",
+        "Job" => "job_name",
+        "CronJob" => "cronjob",
+        "Node" => "node",
+        "PersistentVolumeClaim" => "persistentvolumeclaim",
+        _ => "pod",
+    }
+}
+
+#[test]
+fn an_alert_no_rule_names_about_a_recorded_incidents_workload_gets_the_incidents_answer() {
+    let rules = shipped_rules();
+    let policy = Policy::default();
+    let mut compared = 0;
+    let mut differences = Vec::new();
+    for case in cases() {
+        let signal = &case.file.signal;
+        let (Some(kind), Some(name)) = (&signal.kind, &signal.name) else {
+            continue;
+        };
+        let target = nightshift::domain::signal::ObjectRef {
+            kind: kind.clone(),
+            namespace: signal.namespace.clone(),
+            name: name.clone(),
+        };
+        let about = workload_of(&case.objects, &target).unwrap_or(target);
+        let mut labels =
+            serde_json::json!({"alertname": "CheckoutErrorBudgetBurn", "severity": "page"});
+        labels[label_for(&about.kind)] = serde_json::json!(about.name);
+        if let Some(ns) = &about.namespace {
+            labels["namespace"] = serde_json::json!(ns);
+        }
+        let hook = serde_json::json!({
+            "version": "4", "groupKey": "{}:{alertname=\"CheckoutErrorBudgetBurn\"}",
+            "truncatedAlerts": 0, "status": "firing", "receiver": "nightshift",
+            "groupLabels": {"alertname": "CheckoutErrorBudgetBurn"}, "commonLabels": labels,
+            "commonAnnotations": {}, "externalURL": "http://alertmanager:9093",
+            "alerts": [{"status": "firing", "labels": labels,
+                        "annotations": {"summary": "error budget burning fast"},
+                        "startsAt": case.file.now.to_string(), "endsAt": "0001-01-01T00:00:00Z",
+                        "generatorURL": "http://prometheus:9090/graph", "fingerprint": "4b5a69780f1e2d3c"}]
+        });
+        let mut alerted = case.clone();
+        alerted.file.signal.kind = None;
+        alerted.file.signal.name = None;
+        alerted.file.signal.alert = Some("alert.json".into());
+        alerted.alert =
+            Some(nightshift::alerts::Webhook::parse(hook.to_string().as_bytes()).expect("webhook"));
+        let (direct, via_alert) = (run(&case, &rules, &policy), run(&alerted, &rules, &policy));
+        compared += 1;
+        if answer(&direct) != answer(&via_alert) {
+            differences.push(format!(
+                "{} (alert about {about}): {:?} directly, {:?} from the alert",
+                case.name,
+                answer(&direct),
+                answer(&via_alert)
             ));
         }
     }

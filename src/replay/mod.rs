@@ -103,7 +103,7 @@ pub fn object_signals(objects: &ObjectSet, target: &ObjectRef, now: Timestamp) -
 
 fn case_signals(case: &Case, now: Timestamp) -> Vec<Signal> {
     if let Some(hook) = &case.alert {
-        return hook
+        let alerts: Vec<Signal> = hook
             .alerts
             .iter()
             .filter(|a| a.status == "firing")
@@ -113,6 +113,14 @@ fn case_signals(case: &Case, now: Timestamp) -> Vec<Signal> {
                 s
             })
             .collect();
+        let mut signals = alerts.clone();
+        for alert in &alerts {
+            push_new(
+                &mut signals,
+                concerned_signals(&case.objects, &alert.target, now),
+            );
+        }
+        return signals;
     }
     let signal = &case.file.signal;
     if let Some(asked) = &signal.investigate {
@@ -133,17 +141,19 @@ fn case_signals(case: &Case, now: Timestamp) -> Vec<Signal> {
     object_signals(&case.objects, &target, now)
 }
 
-/// What a person asking about `target` is answered from, in order: for a workload, Job or
-/// claim, what the detectors raise about the pods it concerns (unhealthy and newest first,
-/// bounded as evidence is: the failing pod says most, as it does to an SRE running `kubectl
-/// describe`), then what they raise about the object itself, and last the person's own
-/// request, which opens an incident when none of the others matches a rule.
-pub fn investigation_signals(
-    objects: &ObjectSet,
-    target: &ObjectRef,
-    question: Option<String>,
-    now: Timestamp,
-) -> Vec<Signal> {
+fn push_new(signals: &mut Vec<Signal>, more: Vec<Signal>) {
+    for s in more {
+        if !signals.contains(&s) {
+            signals.push(s);
+        }
+    }
+}
+
+/// What the detectors raise about what `target` concerns, the way an SRE reads it with
+/// `kubectl describe`: for a workload, Job or claim, the pods it concerns first (unhealthy and
+/// newest first, bounded as evidence is: the failing pod says most); for a CronJob, its newest
+/// runs; then the object itself.
+pub fn concerned_signals(objects: &ObjectSet, target: &ObjectRef, now: Timestamp) -> Vec<Signal> {
     let workload = workload_of(objects, target);
     let mut signals = Vec::new();
     if !matches!(target.kind.as_str(), "Pod" | "Node") {
@@ -157,24 +167,29 @@ pub fn investigation_signals(
                 namespace: target.namespace.clone(),
                 name: name.to_owned(),
             };
-            for s in object_signals(objects, &pod, now) {
-                if !signals.contains(&s) {
-                    signals.push(s);
-                }
-            }
+            push_new(&mut signals, object_signals(objects, &pod, now));
         }
     }
     for job in cron_job_runs(objects, target) {
-        signals.extend(object_signals(objects, &job, now));
+        push_new(&mut signals, object_signals(objects, &job, now));
     }
-    for s in object_signals(objects, target, now) {
-        if !signals.contains(&s) {
-            signals.push(s);
-        }
-    }
+    push_new(&mut signals, object_signals(objects, target, now));
+    signals
+}
+
+/// What a person asking about `target` is answered from: [`concerned_signals`], then the
+/// request itself, which opens the incident (under the fallback `investigate` rule) when none
+/// of the others matches a rule.
+pub fn investigation_signals(
+    objects: &ObjectSet,
+    target: &ObjectRef,
+    question: Option<String>,
+    now: Timestamp,
+) -> Vec<Signal> {
+    let mut signals = concerned_signals(objects, target, now);
     signals.push(Signal::investigation(
         target.clone(),
-        workload,
+        workload_of(objects, target),
         question,
         now,
     ));
