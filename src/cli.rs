@@ -105,6 +105,10 @@ pub enum Command {
         #[command(flatten)]
         dirs: RuleDirs,
     },
+    /// Print what deploy/rbac.yaml cannot hold: a RoleBinding of `nightshift-actions` in each
+    /// namespace the policy lets nightshift change, and the ValidatingAdmissionPolicy that lets
+    /// its service account change only what the catalog changes.
+    Rbac(RbacArgs),
     /// The simulated cluster: the Kubernetes REST API over HTTP, for tests and the demo.
     Sim {
         /// What to do.
@@ -328,4 +332,19 @@ pub fn rule_dirs(dirs: &RuleDirs, settings: &crate::config::Settings) -> (PathBu
         pick(&dirs.rules, &settings.rules),
         pick(&dirs.playbooks, &settings.playbooks),
     )
+}
+
+/// `nightshift rbac`.
+#[derive(Debug, Args)]
+pub struct RbacArgs {
+    /// The namespaces that exist (comma-separated); without it they are listed from the
+    /// cluster with your kubeconfig.
+    #[arg(long, value_delimiter = ',')]
+    pub namespaces: Option<Vec<String>>,
+    /// Kubeconfig for listing namespaces (default: $KUBECONFIG or ~/.kube/config).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The service account nightshift runs as, NAMESPACE/NAME.
+    #[arg(long, default_value = "nightshift/nightshift")]
+    pub service_account: String,
 }

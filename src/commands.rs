@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 
 use crate::cli::{
-    AnswerArgs, AuditCommand, Cli, Command, IncidentsCommand, ReplayArgs, ReplayFormat,
+    AnswerArgs, AuditCommand, Cli, Command, IncidentsCommand, RbacArgs, ReplayArgs, ReplayFormat,
     ReportFormat, RulesCommand, SchemaKind, SimCommand, expand_cases, rule_dirs,
 };
 use crate::config::Settings;
@@ -85,6 +85,7 @@ pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
         Command::Incidents {
             command: IncidentsCommand::Deny(args),
         } => answer(args, Decision::Denied, &settings, &mut stdout).await,
+        Command::Rbac(args) => rbac(args, &settings, &mut stdout).await,
         Command::Demo { dir } => {
             let paths = crate::demo::DemoPaths::in_dir(&dir);
             crate::demo::run(settings, &paths, &mut stdout).await
@@ -377,4 +378,57 @@ async fn replay(args: ReplayArgs, settings: &Settings) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `nightshift rbac`: RoleBindings for the namespaces the policy allows, and the admission
+/// policy, as one YAML stream for `kubectl apply -f -`.
+async fn rbac(args: RbacArgs, settings: &Settings, out: &mut impl Write) -> Result<ExitCode> {
+    use crate::k8s::manifests::{
+        Identity, Skipped, admission_policy, bound_namespaces, role_binding, to_yaml,
+    };
+    let identity = Identity::parse(&args.service_account).map_err(anyhow::Error::msg)?;
+    let existing = match args.namespaces {
+        Some(list) => {
+            let names: Vec<String> = list
+                .iter()
+                .map(|n| n.trim().to_owned())
+                .filter(|n| !n.is_empty())
+                .collect();
+            if let Some(bad) = names
+                .iter()
+                .find(|n| !crate::k8s::manifests::is_dns_label(n))
+            {
+                anyhow::bail!(
+                    "--namespaces: `{bad}` is not a namespace name (a lower-case DNS label)"
+                );
+            }
+            names
+        }
+        None => {
+            let client = crate::daemon::client(args.kubeconfig.as_deref()).await?;
+            let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client);
+            api.list_metadata(&Default::default())
+                .await
+                .context("listing namespaces (give --namespaces to skip this)")?
+                .items
+                .into_iter()
+                .filter_map(|ns| ns.metadata.name)
+                .collect::<Vec<String>>()
+        }
+    };
+    let (bound, skipped) = bound_namespaces(&settings.policy, &existing);
+    writeln!(out, "# nightshift rbac for {}", identity.username())?;
+    for skip in &skipped {
+        match skip {
+            Skipped::Protected(ns) => writeln!(out, "# {ns}: protected, no RoleBinding")?,
+            Skipped::NotAllowed(ns) => {
+                writeln!(out, "# {ns}: not in allowed_namespaces, no RoleBinding")?
+            }
+        }
+    }
+    let mut documents: Vec<serde_json::Value> =
+        bound.iter().map(|ns| role_binding(&identity, ns)).collect();
+    documents.extend(admission_policy(&identity, &settings.policy));
+    write!(out, "{}", to_yaml(&documents)?)?;
+    Ok(ExitCode::SUCCESS)
 }

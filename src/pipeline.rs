@@ -16,16 +16,24 @@ use crate::domain::signal::Signal;
 use crate::rules::RuleSet;
 
 /// The first (signal, rule) pair that matches: signals in the detector's order, rules in file
-/// order.
+/// order; `fallback` rules only when no other rule matches any signal.
 pub fn select<'a>(
     signals: &'a [Signal],
     rules: &'a RuleSet,
+) -> Option<(&'a Signal, &'a Rule, &'a Playbook)> {
+    select_among(signals, rules, false).or_else(|| select_among(signals, rules, true))
+}
+
+fn select_among<'a>(
+    signals: &'a [Signal],
+    rules: &'a RuleSet,
+    fallback: bool,
 ) -> Option<(&'a Signal, &'a Rule, &'a Playbook)> {
     signals.iter().find_map(|signal| {
         rules
             .rules
             .iter()
-            .filter(|r| r.rule.enabled)
+            .filter(|r| r.rule.enabled && r.rule.fallback == fallback)
             .find(|r| r.rule.matcher.matches(signal))
             .and_then(|r| {
                 // Validation guarantees the playbook exists; a missing one is skipped, not a panic.

@@ -208,3 +208,65 @@ fn the_detection_bench_runs_end_to_end_and_prints_its_table() {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
 }
+
+#[test]
+fn rbac_binds_the_allowed_namespaces_and_names_the_ones_it_leaves_out() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    write(
+        tmp.path(),
+        "nightshift.yaml",
+        "policy:\n  allowed_namespaces: [\"shop-*\", kube-system]\n",
+    );
+    let config = tmp.path().join("nightshift.yaml");
+    let out = nightshift(&[
+        "rbac",
+        "--config",
+        config.to_str().expect("path"),
+        "--namespaces",
+        "shop-eu,kube-system,default,shop-us",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(stdout.contains("# kube-system: protected"), "{stdout}");
+    assert!(
+        stdout.contains("# default: not in allowed_namespaces"),
+        "{stdout}"
+    );
+    let documents: Vec<serde_json::Value> = stdout
+        .split("\n---")
+        .skip(1)
+        .map(|doc| serde_yaml_ng::from_str(doc).expect("yaml"))
+        .collect();
+    let bound: Vec<&str> = documents
+        .iter()
+        .filter(|d| d["kind"] == "RoleBinding")
+        .map(|d| d["metadata"]["namespace"].as_str().expect("namespace"))
+        .collect();
+    assert_eq!(bound, ["shop-eu", "shop-us"]);
+    let policy = documents
+        .iter()
+        .find(|d| d["kind"] == "ValidatingAdmissionPolicy")
+        .expect("the admission policy follows");
+    let namespace_check = policy["spec"]["validations"][1]["expression"]
+        .as_str()
+        .expect("expression");
+    assert!(
+        namespace_check.contains("shop-.*|kube-system"),
+        "{namespace_check}"
+    );
+}
+
+#[test]
+fn rbac_refuses_a_namespace_name_that_cannot_exist() {
+    let out = nightshift(&["rbac", "--namespaces", "shop,Payments"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("`Payments` is not a namespace name"),
+        "{stderr}"
+    );
+}

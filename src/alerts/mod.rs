@@ -123,6 +123,7 @@ impl Alert {
             ("deployment", "Deployment"),
             ("statefulset", "StatefulSet"),
             ("daemonset", "DaemonSet"),
+            ("replicaset", "ReplicaSet"),
             ("persistentvolumeclaim", "PersistentVolumeClaim"),
         ];
         if let Some((kind, name)) = objects.iter().find_map(|(l, k)| label(l).map(|n| (*k, n))) {

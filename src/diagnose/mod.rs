@@ -15,7 +15,7 @@ use jiff::Timestamp;
 use crate::diagnose::findings::{Finding, clip};
 use crate::diagnose::rollout::RolloutFinding;
 use crate::domain::diagnosis::Diagnosis;
-use crate::domain::evidence::{Evidence, PodFacts};
+use crate::domain::evidence::{Evidence, Facts, PodFacts};
 use crate::domain::playbook::Heuristic;
 use crate::domain::signal::Signal;
 use crate::domain::taxonomy::Category;
@@ -251,11 +251,38 @@ fn headline(category: Category, signal: &Signal) -> String {
         Category::PermissionDenied => format!("{who} is denied permission"),
         Category::JobFailed => format!("{who} failed"),
         Category::QuotaExceeded => format!("{who} is blocked by a quota or limit range"),
+        Category::Unknown if signal.is_investigation() => {
+            format!("{who} was looked at on request: nothing in the evidence points at a failure")
+        }
         Category::Unknown => format!(
             "{who} is unhealthy ({}) but the evidence does not say why",
             signal.reason
         ),
     }
+}
+
+/// What an investigation read, so that "nothing found" says how hard it looked.
+fn looked_at(evidence: &Evidence) -> String {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for item in &evidence.items {
+        let kind = match &item.facts {
+            Facts::Pod(_) => "pods",
+            Facts::Event(_) => "events",
+            Facts::Log(_) => "container logs",
+            Facts::Rollout(_) => "rollout histories",
+            Facts::Node(_) => "nodes",
+            Facts::Job(_) | Facts::CronJob(_) => "jobs",
+            Facts::Metric(_) => "metric queries",
+            Facts::Alert(_) => "alerts",
+            _ => "other objects",
+        };
+        *counts.entry(kind).or_default() += 1;
+    }
+    if counts.is_empty() {
+        return "no evidence could be gathered".into();
+    }
+    let listed: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    format!("Looked at {}", listed.join(", "))
 }
 
 /// What a note says, without who said it: two pods logging the same line say one thing.
@@ -310,6 +337,9 @@ pub fn diagnose(
     let (category, contributing, score) = decide(signal, &analysis);
     let cited = cite(&analysis.findings, category, &contributing);
     let mut parts = vec![headline(category, signal)];
+    if category == Category::Unknown && signal.is_investigation() {
+        parts.push(looked_at(evidence));
+    }
     let mut evidence_ids: Vec<String> = Vec::new();
     if let Some((id, r)) = analysis
         .rollout

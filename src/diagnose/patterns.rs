@@ -82,7 +82,7 @@ pub static LOG_PATTERNS: LazyLock<Vec<LinePattern>> = LazyLock::new(|| {
             "upstream timeout",
             DependencyUnavailable,
             0.6,
-            r"(?i)(dial tcp|connect|connection|upstream|request to|timed? ?out (while|waiting|after)).{0,80}(i/o timeout|timed out|timeout exceeded|deadline exceeded)|\bETIMEDOUT\b|upstream connect error|upstream (timed out|unavailable)|503 Service Unavailable|circuit breaker (is )?open|SocketTimeoutException|HikariPool.{0,40}(Connection is not available|timed out)|OperationalError",
+            r"(?i)(dial tcp|connect|connection|upstream|request to|timed? ?out (while|waiting|after)).{0,80}(i/o timeout|timed out|timeout exceeded|deadline exceeded)|\bETIMEDOUT\b|context deadline exceeded|Client\.Timeout exceeded|\bi/o timeout\b|upstream connect error|upstream (timed out|unavailable)|503 Service Unavailable|circuit breaker (is )?open|SocketTimeoutException|HikariPool.{0,40}(Connection is not available|timed out)|OperationalError",
         ),
         (
             "Go panic",

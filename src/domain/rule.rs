@@ -52,6 +52,10 @@ pub struct Rule {
     /// Set to false to keep a rule in the file but off.
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// A catch-all: tried only when no other rule matches any of the incident's signals (an
+    /// alert no specific rule names, an investigation nothing else explains).
+    #[serde(default)]
+    pub fallback: bool,
 }
 
 fn default_fingerprint() -> String {

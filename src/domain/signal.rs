@@ -116,3 +116,83 @@ impl Signal {
         self.target.namespace.as_deref()
     }
 }
+
+/// The reason of a signal a person raised by asking nightshift to look at an object.
+pub const INVESTIGATION: &str = "Investigation";
+
+impl Signal {
+    /// A person asks nightshift to look at `target`, with an optional question (kept as the
+    /// signal's message, for the report). Opens an incident even when no rule would fire.
+    pub fn investigation(
+        target: ObjectRef,
+        workload: Option<ObjectRef>,
+        question: Option<String>,
+        now: Timestamp,
+    ) -> Signal {
+        Signal {
+            source: SignalSource::Manual,
+            target,
+            workload,
+            reason: INVESTIGATION.into(),
+            container: None,
+            container_state: None,
+            labels: BTreeMap::new(),
+            alertname: None,
+            message: question.filter(|q| !q.trim().is_empty()),
+            observed_at: now,
+        }
+    }
+
+    /// Whether a person raised it by asking (`nightshift investigate`).
+    pub fn is_investigation(&self) -> bool {
+        self.source == SignalSource::Manual && self.reason == INVESTIGATION
+    }
+}
+
+/// The kind a kubectl-style name means (`deploy`, `deployments`, `Deployment`,
+/// `deployments.apps` are all `Deployment`), for the kinds nightshift can look at.
+pub fn canonical_kind(text: &str) -> Option<&'static str> {
+    let word = text.split('.').next().unwrap_or(text).to_ascii_lowercase();
+    let kind = match word.as_str() {
+        "pod" | "pods" | "po" => "Pod",
+        "deployment" | "deployments" | "deploy" => "Deployment",
+        "replicaset" | "replicasets" | "rs" => "ReplicaSet",
+        "statefulset" | "statefulsets" | "sts" => "StatefulSet",
+        "daemonset" | "daemonsets" | "ds" => "DaemonSet",
+        "job" | "jobs" => "Job",
+        "cronjob" | "cronjobs" | "cj" => "CronJob",
+        "node" | "nodes" | "no" => "Node",
+        "persistentvolumeclaim" | "persistentvolumeclaims" | "pvc" => "PersistentVolumeClaim",
+        _ => return None,
+    };
+    Some(kind)
+}
+
+/// Whether objects of `kind` (as [`canonical_kind`] names it) belong to no namespace.
+pub fn is_cluster_scoped(kind: &str) -> bool {
+    kind == "Node"
+}
+
+#[cfg(test)]
+mod investigation_tests {
+    use super::{canonical_kind, is_cluster_scoped};
+
+    #[test]
+    fn kinds_are_read_as_kubectl_reads_them() {
+        for (text, kind) in [
+            ("deploy", "Deployment"),
+            ("Deployment", "Deployment"),
+            ("deployments.apps", "Deployment"),
+            ("STS", "StatefulSet"),
+            ("po", "Pod"),
+            ("cj", "CronJob"),
+            ("pvc", "PersistentVolumeClaim"),
+            ("no", "Node"),
+        ] {
+            assert_eq!(canonical_kind(text), Some(kind), "{text}");
+        }
+        assert_eq!(canonical_kind("service"), None);
+        assert_eq!(canonical_kind(""), None);
+        assert!(is_cluster_scoped("Node") && !is_cluster_scoped("Pod"));
+    }
+}

@@ -11,7 +11,7 @@ use crate::domain::signal::ObjectRef;
 use crate::k8s::events;
 use crate::k8s::facts::{self, controller};
 use crate::k8s::objects::{ObjectSet, find};
-use crate::k8s::scope::{is_gathered_job, scope};
+use crate::k8s::scope::{MAX_LOGGED_PODS, is_gathered_job, scope};
 use k8s_openapi::api::core::v1::Pod;
 
 /// Container logs by (pod, container, previous).
@@ -159,10 +159,28 @@ pub fn gather(
         gather_namespace(set, ns, &mut evidence);
     }
     gather_events(set, &scope.about, ns, &mut evidence);
-    for pod in scope.logged_pods() {
+    for pod in pods_with_logs(&scope.pods, logs) {
         gather_logs(pod, spec, logs, &mut evidence);
     }
     evidence
+}
+
+/// The pods whose logs become evidence: the first [`MAX_LOGGED_PODS`] in scope order that have
+/// any log at hand. The live gatherer fetches logs for [`crate::k8s::scope::Scope::logged_pods`] only, so there
+/// it picks the same pods; a recording may hold logs for other pods of the workload than the
+/// ones listed first, and those are read rather than none.
+fn pods_with_logs<'a>(pods: &[&'a Pod], logs: &LogSet) -> Vec<&'a Pod> {
+    let has_logs = |pod: &Pod| {
+        pod.metadata
+            .name
+            .as_deref()
+            .is_some_and(|name| logs.keys().any(|(p, _, _)| p == name))
+    };
+    pods.iter()
+        .copied()
+        .filter(|p| has_logs(p))
+        .take(MAX_LOGGED_PODS)
+        .collect()
 }
 
 /// The namespace's quotas and limit ranges, by name (whatever order they were listed in).

@@ -31,7 +31,8 @@ pub struct CaseFile {
     pub expect: Option<Expect>,
 }
 
-/// A Kubernetes object (`kind`, `namespace`, `name`) or `alert: alert.json`.
+/// A Kubernetes object (`kind`, `namespace`, `name`), `alert: alert.json`, or
+/// `investigate:` (a person asking about an object).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CaseSignal {
@@ -43,6 +44,50 @@ pub struct CaseSignal {
     pub name: Option<String>,
     /// The alert payload's file name.
     pub alert: Option<String>,
+    /// A person asking nightshift to look at an object.
+    pub investigate: Option<Investigate>,
+}
+
+/// `signal.investigate`: what a person asked nightshift to look at.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Investigate {
+    /// The object's kind, as kubectl accepts it (`Deployment`, `deploy`, `deployments`).
+    pub kind: String,
+    /// Its namespace (none for a Node).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Its name.
+    pub name: String,
+    /// The question, kept in the report.
+    #[serde(default)]
+    pub question: Option<String>,
+}
+
+impl CaseSignal {
+    /// What is wrong with the signal's shape, if anything: it must be exactly one of an
+    /// object, an alert or an investigation.
+    fn problem(&self) -> Option<String> {
+        let object = self.kind.is_some() || self.name.is_some();
+        let forms = [object, self.alert.is_some(), self.investigate.is_some()];
+        if forms.iter().filter(|f| **f).count() != 1 {
+            return Some(
+                "signal needs exactly one of `kind` and `name`, `alert`, or `investigate`".into(),
+            );
+        }
+        if object && (self.kind.is_none() || self.name.is_none()) {
+            return Some("signal needs both `kind` and `name`".into());
+        }
+        let investigate = self.investigate.as_ref()?;
+        if crate::domain::signal::canonical_kind(&investigate.kind).is_none() {
+            return Some(format!(
+                "investigate: kind `{}` is not one nightshift can look at (Pod, Deployment, \
+                 ReplicaSet, StatefulSet, DaemonSet, Job, CronJob, Node, PersistentVolumeClaim)",
+                investigate.kind
+            ));
+        }
+        None
+    }
 }
 
 /// What a correct run produces.
@@ -112,11 +157,8 @@ impl Case {
             )
         })?;
         let signal = &file.signal;
-        if signal.alert.is_none() && (signal.kind.is_none() || signal.name.is_none()) {
-            return Err(fail(
-                &case_path,
-                "signal needs `kind` and `name`, or `alert`",
-            ));
+        if let Some(problem) = signal.problem() {
+            return Err(fail(&case_path, problem));
         }
         let objects_path = dir.join("objects.yaml");
         let objects = if objects_path.exists() {

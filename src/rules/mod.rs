@@ -118,7 +118,31 @@ impl RuleSet {
     pub fn playbook(&self, name: &str) -> Option<&Playbook> {
         self.playbooks.iter().find(|p| p.name == name)
     }
+
+    /// The rule and playbook that open an investigation no loaded rule matched: this set's
+    /// `investigate` playbook when it has one, else the shipped one, which is built in.
+    pub fn investigation(&self) -> Option<(Rule, Playbook)> {
+        let (rule, builtin) = BUILTIN_INVESTIGATION.as_ref()?;
+        let playbook = self.playbook(&rule.playbook).unwrap_or(builtin);
+        Some((rule.clone(), playbook.clone()))
+    }
 }
+
+/// The shipped `rules/investigate.yaml` and `playbooks/investigate.yaml`, compiled in.
+static BUILTIN_INVESTIGATION: std::sync::LazyLock<Option<(Rule, Playbook)>> =
+    std::sync::LazyLock::new(|| {
+        let rules: RuleFile = parse(
+            Path::new("rules/investigate.yaml"),
+            include_str!("../../rules/investigate.yaml"),
+        )
+        .ok()?;
+        let playbook: Playbook = parse(
+            Path::new("playbooks/investigate.yaml"),
+            include_str!("../../playbooks/investigate.yaml"),
+        )
+        .ok()?;
+        Some((rules.rules.into_iter().next()?, playbook))
+    });
 
 fn yaml_files(dir: &Path, errors: &mut Vec<LoadError>) -> Vec<PathBuf> {
     let entries = match std::fs::read_dir(dir) {

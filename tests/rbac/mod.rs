@@ -19,68 +19,103 @@ struct Rule {
 /// (apiGroup, resource, verb) as a rule grants it.
 pub type Grant = (String, String, String);
 
-/// The nightshift ClusterRole.
-pub struct ClusterRole {
+/// One ClusterRole of deploy/rbac.yaml.
+struct Role {
+    name: String,
     rules: Vec<Rule>,
+    /// The comment lines written just above each rule.
+    comments: Vec<String>,
 }
 
-impl ClusterRole {
-    /// Loads the ClusterRole from deploy/rbac.yaml; fails on wildcards.
-    pub fn load() -> ClusterRole {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/rbac.yaml");
-        let text = std::fs::read_to_string(path).expect("deploy/rbac.yaml");
-        for doc in serde_yaml_ng::Deserializer::from_str(&text) {
-            let value = serde_yaml_ng::Value::deserialize(doc).expect("yaml");
-            if value.get("kind").and_then(|k| k.as_str()) == Some("ClusterRole") {
-                let rules: Vec<Rule> =
-                    serde_yaml_ng::from_value(value.get("rules").cloned().expect("rules"))
-                        .expect("rules shape");
-                for rule in &rules {
-                    for word in rule
-                        .api_groups
-                        .iter()
-                        .chain(&rule.resources)
-                        .chain(&rule.verbs)
-                    {
-                        assert!(!word.contains('*'), "wildcard `{word}` in deploy/rbac.yaml");
+/// The ClusterRoles of deploy/rbac.yaml and which of them a ClusterRoleBinding binds.
+pub struct Roles {
+    roles: Vec<Role>,
+    bound_cluster_wide: BTreeSet<String>,
+}
+
+fn text() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/rbac.yaml");
+    std::fs::read_to_string(path).expect("deploy/rbac.yaml")
+}
+
+/// The comment block above each `- apiGroups` rule of one YAML document.
+fn rule_comments(document: &str) -> Vec<String> {
+    let mut comments = Vec::new();
+    let mut above = String::new();
+    for line in document.lines() {
+        let trimmed = line.trim_start();
+        if let Some(comment) = trimmed.strip_prefix('#') {
+            above.push_str(comment);
+            above.push('\n');
+        } else if trimmed.starts_with("- apiGroups") {
+            comments.push(std::mem::take(&mut above));
+        } else if !line.starts_with("    ") {
+            above.clear();
+        }
+    }
+    comments
+}
+
+impl Roles {
+    /// Loads every ClusterRole and ClusterRoleBinding of deploy/rbac.yaml; fails on wildcards.
+    pub fn load() -> Roles {
+        let text = text();
+        let mut roles = Vec::new();
+        let mut bound_cluster_wide = BTreeSet::new();
+        for document in text.split("\n---") {
+            let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(document).expect("yaml");
+            let name = value["metadata"]["name"].as_str().unwrap_or("").to_owned();
+            match value.get("kind").and_then(|k| k.as_str()) {
+                Some("ClusterRole") => {
+                    let rules: Vec<Rule> =
+                        serde_yaml_ng::from_value(value.get("rules").cloned().expect("rules"))
+                            .expect("rules shape");
+                    for rule in &rules {
+                        for word in rule
+                            .api_groups
+                            .iter()
+                            .chain(&rule.resources)
+                            .chain(&rule.verbs)
+                        {
+                            assert!(!word.contains('*'), "wildcard `{word}` in deploy/rbac.yaml");
+                        }
                     }
+                    let comments = rule_comments(document);
+                    assert_eq!(
+                        comments.len(),
+                        rules.len(),
+                        "{name}: one comment block per rule"
+                    );
+                    roles.push(Role {
+                        name,
+                        rules,
+                        comments,
+                    });
                 }
-                return ClusterRole { rules };
+                Some("ClusterRoleBinding") => {
+                    let role = value["roleRef"]["name"].as_str().expect("roleRef.name");
+                    bound_cluster_wide.insert(role.to_owned());
+                }
+                _ => {}
             }
         }
-        panic!("no ClusterRole in deploy/rbac.yaml");
+        assert!(!roles.is_empty(), "no ClusterRole in deploy/rbac.yaml");
+        Roles {
+            roles,
+            bound_cluster_wide,
+        }
     }
 
     /// Each rule's grants with the comment lines written just above it, in file order.
     pub fn commented_rules(&self) -> Vec<(String, BTreeSet<Grant>)> {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/rbac.yaml");
-        let text = std::fs::read_to_string(path).expect("deploy/rbac.yaml");
-        let role = text
-            .split("\n---")
-            .find(|doc| doc.contains("kind: ClusterRole\n"))
-            .expect("the ClusterRole document");
-        let mut comments = Vec::new();
-        let mut above = String::new();
-        for line in role.lines() {
-            let trimmed = line.trim_start();
-            if let Some(comment) = trimmed.strip_prefix('#') {
-                above.push_str(comment);
-                above.push('\n');
-            } else if trimmed.starts_with("- apiGroups") {
-                comments.push(std::mem::take(&mut above));
-            } else if !line.starts_with("    ") {
-                above.clear();
-            }
-        }
-        assert_eq!(
-            comments.len(),
-            self.rules.len(),
-            "one comment block per rule"
-        );
-        comments
-            .into_iter()
-            .zip(&self.rules)
-            .map(|(comment, rule)| (comment, Self::grants_of(rule)))
+        self.roles
+            .iter()
+            .flat_map(|role| {
+                role.comments
+                    .iter()
+                    .cloned()
+                    .zip(role.rules.iter().map(Self::grants_of))
+            })
             .collect()
     }
 
@@ -96,18 +131,39 @@ impl ClusterRole {
         out
     }
 
-    /// Whether the role allows `verb` on `resource` in `group`.
+    /// Whether some ClusterRole allows `verb` on `resource` in `group`.
     pub fn allows(&self, group: &str, resource: &str, verb: &str) -> bool {
-        self.rules.iter().any(|r| {
-            r.api_groups.iter().any(|g| g == group)
-                && r.resources.iter().any(|x| x == resource)
-                && r.verbs.iter().any(|v| v == verb)
-        })
+        self.grants()
+            .contains(&(group.to_owned(), resource.to_owned(), verb.to_owned()))
     }
 
-    /// Every (group, resource, verb) the role grants.
+    /// Every (group, resource, verb) some ClusterRole grants.
     pub fn grants(&self) -> BTreeSet<Grant> {
-        self.rules.iter().flat_map(Self::grants_of).collect()
+        self.roles
+            .iter()
+            .flat_map(|role| role.rules.iter().flat_map(Self::grants_of))
+            .collect()
+    }
+
+    /// What the ClusterRole `name` grants.
+    pub fn grants_of_role(&self, name: &str) -> BTreeSet<Grant> {
+        let role = self.roles.iter().find(|r| r.name == name);
+        let role = role.unwrap_or_else(|| panic!("no ClusterRole {name} in deploy/rbac.yaml"));
+        role.rules.iter().flat_map(Self::grants_of).collect()
+    }
+
+    /// What the ClusterRoles bound by a ClusterRoleBinding grant in every namespace.
+    pub fn cluster_wide_grants(&self) -> BTreeSet<Grant> {
+        self.roles
+            .iter()
+            .filter(|r| self.bound_cluster_wide.contains(&r.name))
+            .flat_map(|role| role.rules.iter().flat_map(Self::grants_of))
+            .collect()
+    }
+
+    /// Whether a ClusterRoleBinding binds the ClusterRole `name`.
+    pub fn is_bound_cluster_wide(&self, name: &str) -> bool {
+        self.bound_cluster_wide.contains(name)
     }
 }
 
