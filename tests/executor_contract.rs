@@ -8,11 +8,12 @@ use std::sync::Mutex;
 use http::{Request, Response};
 use jiff::{SignedDuration, Timestamp};
 use kube::client::Body;
+use nightshift::domain::approval::authorize;
 use nightshift::domain::approval::{Approval, Decision};
 use nightshift::domain::catalog::Tool;
 use nightshift::domain::plan::{Action, Plan, Risk};
 use nightshift::k8s::access::EXECUTOR;
-use nightshift::k8s::execute::{Clearance, Executor, Outcome, RunError, run_plan};
+use nightshift::k8s::execute::{Clearance, Executor, Observed, Outcome, RunError, run_plan};
 use serde_json::{Value, json};
 use tower_test::mock::Handle;
 
@@ -144,7 +145,8 @@ async fn contract_rollback_to_revision_1(params: Value) {
             Call { method: "GET", uri: "/apis/apps/v1/namespaces/shop/deployments/api".into(), body: None, reply: deployment() },
             Call {
                 method: "GET",
-                uri: "/apis/apps/v1/namespaces/shop/replicasets?&labelSelector=app%3Dapi".into(),
+                uri: "/apis/apps/v1/namespaces/shop/replicasets?&labelSelector=app%3Dapi&limit=500"
+                    .into(),
                 body: None,
                 reply: json!({"apiVersion": "apps/v1", "kind": "ReplicaSetList", "metadata": {},
                     "items": [replica_set(1, "shop/api:v1", "aaa"), replica_set(2, "shop/api:v2", "bbb")]}),
@@ -287,6 +289,63 @@ async fn contract_pod_delete_cordon_and_suspend_call_their_objects() {
 }
 
 /// Asserts the fake apiserver receives nothing.
+/// After a restart, an action in doubt is looked up in the cluster: one read, nothing sent.
+async fn contract_observe_after_a_restart_only_reads() {
+    let meta = |kind: &str, name: &str| {
+        json!({"name": name, "namespace": "shop",
+        "creationTimestamp": "2026-11-20T01:00:00Z", "uid": format!("{kind}-1")})
+    };
+    let cases = [
+        (
+            Tool::PodDelete,
+            json!({"namespace": "shop", "name": "api-1"}),
+            "/api/v1/namespaces/shop/pods/api-1",
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta("pod", "api-1")}),
+            false,
+        ),
+        (
+            Tool::NodeCordon,
+            json!({"name": "worker-3"}),
+            "/api/v1/nodes/worker-3",
+            json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "worker-3"},
+                "spec": {"unschedulable": true}}),
+            true,
+        ),
+        (
+            Tool::CronjobSuspend,
+            json!({"namespace": "shop", "name": "sync"}),
+            "/apis/batch/v1/namespaces/shop/cronjobs/sync",
+            json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": meta("cj", "sync"),
+                "spec": {"schedule": "*/5 * * * *", "suspend": false,
+                    "jobTemplate": {"spec": {"template": {}}}}}),
+            false,
+        ),
+    ];
+    for (tool, params, uri, reply, applied) in cases {
+        let (executor, handle) = executor();
+        let call = Call {
+            method: "GET",
+            uri: uri.into(),
+            body: None,
+            reply,
+        };
+        let server = tokio::spawn(serve(handle, vec![call]));
+        let p = plan(tool, params);
+        let authorized =
+            authorize(&p, Some(&approved(&p)), None, Some("shop"), now()).expect("authorized");
+        let observed = executor
+            .observe(&authorized, 0, now())
+            .await
+            .expect("observed");
+        server.await.expect("one read");
+        assert_eq!(
+            matches!(observed, Observed::Applied(_)),
+            applied,
+            "{tool}: {observed:?}"
+        );
+    }
+}
+
 async fn radio_silence(mut handle: Handle<Request<Body>, Response<Body>>) {
     let waited =
         tokio::time::timeout(std::time::Duration::from_millis(200), handle.next_request()).await;
@@ -332,6 +391,7 @@ async fn every_call_the_executor_makes_is_declared_and_every_declared_access_is_
     contract_scale_patches_the_scale_subresource().await;
     contract_set_resources_patches_only_the_named_container_limit().await;
     contract_pod_delete_cordon_and_suspend_call_their_objects().await;
+    contract_observe_after_a_restart_only_reads().await;
     let seen = SEEN.lock().expect("lock").clone();
     // deploy/rbac.yaml grants exactly the union of all declarations: tests/rbac_role.rs.
     rbac::assert_declared("executor", &seen, EXECUTOR);
@@ -361,6 +421,11 @@ async fn set_resources_patches_only_the_named_container_limit() {
 #[tokio::test]
 async fn pod_delete_cordon_and_suspend_call_their_objects() {
     contract_pod_delete_cordon_and_suspend_call_their_objects().await;
+}
+
+#[tokio::test]
+async fn an_action_in_doubt_after_a_restart_is_only_read_back_from_the_cluster() {
+    contract_observe_after_a_restart_only_reads().await;
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ mod lifecycle;
 pub mod limits;
 pub mod live;
 pub mod progress;
+mod resume;
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -29,7 +30,7 @@ use crate::domain::incident::{Incident, IncidentState};
 use crate::domain::plan::Plan;
 use crate::domain::playbook::EvidenceSpec;
 use crate::domain::policy::Policy;
-use crate::domain::signal::Signal;
+use crate::domain::signal::{ObjectRef, Signal};
 use crate::domain::verdict::Verdict;
 use crate::k8s::execute::Executor;
 use crate::rules::RuleSet;
@@ -45,6 +46,9 @@ pub struct Gathered {
     pub evidence: Evidence,
     /// What could not be (missing evidence is normal; it is recorded, not fatal).
     pub problems: Vec<String>,
+    /// The workload the evidence is about, when the gatherer resolved one the signal did not
+    /// name (the engine keeps it: the plan, the scope and the verification use it).
+    pub workload: Option<ObjectRef>,
 }
 
 /// Gathers evidence for an incident (the live gatherer in production).
@@ -261,6 +265,10 @@ impl Engine {
     /// Picks up every unfinished incident after a restart.
     async fn resume(&self, tasks: &mut JoinSet<()>) -> Result<(), StoreError> {
         use IncidentState::{Approved, Diagnosed, Executing, Failed, Open, Verifying};
+        // A store written by an older `replay --record` holds replays as `diagnosed`.
+        for id in self.store().retire_old_replays(self.now()).await? {
+            tracing::warn!(incident = %id, "not resumed: it was recorded by a replay");
+        }
         let unfinished = self
             .store()
             .incidents_in(&[Open, Diagnosed, Approved, Executing, Verifying, Failed])

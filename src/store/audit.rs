@@ -43,6 +43,8 @@ pub mod kinds {
     pub const EVIDENCE_INCOMPLETE: &str = "evidence.incomplete";
     /// A signal of another rule about the same workload joined an open incident.
     pub const SIGNAL_JOINED: &str = "signal.joined";
+    /// The gatherer named the workload of an incident whose signal did not; it was kept.
+    pub const WORKLOAD_RESOLVED: &str = "incident.workload_resolved";
 }
 
 /// One audit row.

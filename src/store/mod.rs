@@ -16,6 +16,7 @@ mod error;
 mod incidents;
 mod load;
 mod records;
+mod replayed;
 
 use std::time::Duration;
 

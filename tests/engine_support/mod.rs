@@ -36,6 +36,7 @@ impl Gatherer for FixtureGatherer {
             Gathered {
                 evidence: self.0.clone(),
                 problems: vec![],
+                workload: None,
             }
         })
     }
