@@ -3,10 +3,18 @@
 //! or about a pod already deleted) is named by its workload before it is fingerprinted, so a
 //! restarted daemon does not open a second incident — and page again — for one crash loop.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
+use nightshift::domain::evidence::Evidence;
+use nightshift::domain::incident::IncidentState;
+use nightshift::domain::playbook::EvidenceSpec;
+use nightshift::domain::policy::Policy;
 use nightshift::domain::scope::NamespaceScope;
-use nightshift::domain::signal::Signal;
+use nightshift::domain::signal::{ObjectRef, Signal};
+use nightshift::engine::{EngineSettings, Gathered, Gatherer};
+use tokio::task::JoinSet;
 
 mod engine_support;
 mod sim_harness;
@@ -73,5 +81,60 @@ async fn a_crash_loop_seen_again_after_a_restart_through_an_event_about_a_delete
         1,
         "one crash loop, one incident: {:#?}",
         incidents.iter().map(|i| &i.fingerprint).collect::<Vec<_>>()
+    );
+}
+
+/// The fixture's evidence, and the workload the owner chain led to (as the live gatherer
+/// reports it).
+struct ResolvingGatherer(Evidence, ObjectRef);
+
+impl Gatherer for ResolvingGatherer {
+    fn gather<'a>(&'a self, _: &'a Signal, _: &'a EvidenceSpec) -> BoxFuture<'a, Gathered> {
+        Box::pin(async move {
+            Gathered {
+                evidence: self.0.clone(),
+                problems: vec![],
+                workload: Some(self.1.clone()),
+            }
+        })
+    }
+}
+
+#[tokio::test]
+async fn the_workload_the_gatherer_resolved_is_kept_so_the_plan_can_act_on_it() {
+    let w = world().await;
+    let deployment = ObjectRef {
+        kind: "Deployment".into(),
+        namespace: Some("payments".into()),
+        name: "payments-api".into(),
+    };
+    let gatherer = Arc::new(ResolvingGatherer(w.evidence.clone(), deployment.clone()));
+    let settings = EngineSettings {
+        poll_millis: 20,
+        ..EngineSettings::default()
+    };
+    let engine = w.engine_with_gatherer(Policy::default(), settings, gatherer);
+    // A signal the watchers could not name a workload for.
+    let mut signal = w.signal.clone();
+    signal.workload = None;
+    let mut tasks = JoinSet::new();
+    engine.intake(signal, w.now, &mut tasks).await;
+    let id = w.store.list_incidents(10).await.expect("list")[0]
+        .id
+        .clone();
+    w.wait_for(&id, IncidentState::AwaitingApproval).await;
+    let record = w.record(&id).await;
+    assert_eq!(record.incident.signal.workload, Some(deployment));
+    let plan = &record.plans[0].plan;
+    assert!(
+        plan.is_mutating(),
+        "the plan acts on the workload: {plan:#?}"
+    );
+    assert!(
+        record
+            .audit
+            .iter()
+            .any(|a| a.kind == nightshift::store::kinds::WORKLOAD_RESOLVED),
+        "kept, and audited"
     );
 }
