@@ -21,7 +21,7 @@ use futures::future::BoxFuture;
 use jiff::{SignedDuration, Timestamp};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{Semaphore, broadcast, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -85,6 +85,9 @@ pub struct EngineSettings {
     /// Multiplies every verification timeout and window (1.0: as the playbook says). Only the
     /// demo compresses time; the plan and its hash are unchanged.
     pub verification_time_scale: f64,
+    /// How many incidents are worked on at once (gathering, executing, verifying); the rest
+    /// wait their turn, recorded in the store. 1 – 1024.
+    pub max_concurrent_incidents: usize,
 }
 
 impl Default for EngineSettings {
@@ -95,6 +98,7 @@ impl Default for EngineSettings {
             drain_seconds: 10,
             limits: LimitSettings::default(),
             verification_time_scale: 1.0,
+            max_concurrent_incidents: 32,
         }
     }
 }
@@ -137,6 +141,8 @@ pub struct Engine {
 struct Inner {
     parts: Parts,
     limits: Limits,
+    /// One permit per incident worked on at once.
+    permits: Arc<Semaphore>,
     progress: broadcast::Sender<Progress>,
     intake: Intake,
 }
@@ -148,6 +154,9 @@ impl Engine {
         Engine {
             inner: Arc::new(Inner {
                 limits: Limits::new(&parts.settings.limits),
+                permits: Arc::new(Semaphore::new(
+                    parts.settings.max_concurrent_incidents.max(1),
+                )),
                 intake: Intake::new(parts.store.clone(), parts.rules.clone()),
                 parts,
                 progress,
@@ -205,6 +214,7 @@ impl Engine {
                     None => break,
                 },
                 _ = poll.tick() => {
+                    self.inner.limits.forget_idle();
                     if let Err(err) = self.poll_approvals(self.now(), &mut tasks).await {
                         tracing::warn!(error = %err, "polling approvals failed");
                     }
@@ -234,7 +244,9 @@ impl Engine {
         match self.open(signal, now).await {
             Ok(Some(incident)) => {
                 let engine = self.clone();
-                tasks.spawn(async move { engine.drive(incident, IncidentState::Open).await });
+                self.spawn_incident(tasks, async move {
+                    engine.drive(incident, IncidentState::Open).await;
+                });
             }
             Ok(None) => {}
             Err(err) => tracing::error!(error = %err, "could not open an incident"),
@@ -256,6 +268,22 @@ impl Engine {
             });
         }
         Ok(opened)
+    }
+
+    /// Runs one incident's work in `tasks` once a permit is free (at most
+    /// `max_concurrent_incidents` at a time; the others wait, their state safe in the store).
+    fn spawn_incident(
+        &self,
+        tasks: &mut JoinSet<()>,
+        work: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        let permits = self.inner.permits.clone();
+        tasks.spawn(async move {
+            let Ok(_permit) = permits.acquire_owned().await else {
+                return;
+            };
+            work.await;
+        });
     }
 
     fn forget_seen(&self) {
@@ -280,7 +308,9 @@ impl Engine {
             tracing::info!(incident = %summary.id, state = %summary.state, "resuming");
             let engine = self.clone();
             let state = summary.state;
-            tasks.spawn(async move { engine.drive(record.incident, state).await });
+            self.spawn_incident(tasks, async move {
+                engine.drive(record.incident, state).await;
+            });
         }
         Ok(())
     }

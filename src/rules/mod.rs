@@ -2,6 +2,7 @@
 //! `file:line:column: what was expected`; a set with any error is refused whole, and a holder
 //! that reloads keeps its previous good set.
 
+mod bounds;
 mod digest;
 mod locate;
 mod validate;
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::domain::playbook::Playbook;
 use crate::domain::rule::{Rule, RuleFile};
 
+pub use bounds::{MAX_LOG_MAX_BYTES, MAX_LOG_TAIL_LINES};
 pub use digest::digest;
 pub use locate::locate;
 
@@ -109,6 +111,7 @@ impl RuleSet {
             });
         }
         errors.extend(validate::validate(&set, &playbook_files, &texts));
+        errors.extend(bounds::validate(&set.playbooks, &playbook_files, &texts));
         if errors.is_empty() {
             Ok(set)
         } else {
