@@ -130,7 +130,7 @@ impl Executor {
         let applied = ["memory", "cpu"].into_iter().all(|key| {
             let want = action
                 .params
-                .get(&format!("{key}_limit"))
+                .get(format!("{key}_limit"))
                 .and_then(Value::as_str);
             let have = limits.and_then(|l| l.get(key)).map(|q| q.0.as_str());
             want.is_none() || want == have
