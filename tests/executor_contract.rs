@@ -458,3 +458,49 @@ async fn a_paused_deployment_is_not_rolled_back_and_nothing_is_patched() {
     server.await.expect("only the GET");
     drop(executor);
 }
+
+#[tokio::test]
+async fn a_rollback_lists_replicasets_by_the_full_selector_and_refuses_a_partial_list() {
+    let p = plan(
+        Tool::DeploymentRollback,
+        json!({"namespace": "shop", "name": "api", "to_revision": 1}),
+    );
+    let (executor, handle) = executor();
+    let mut selected = deployment();
+    selected["spec"]["selector"]["matchExpressions"] =
+        json!([{"key": "tier", "operator": "In", "values": ["web", "edge"]}]);
+    let uri = "/apis/apps/v1/namespaces/shop/replicasets?&labelSelector=app%3Dapi%2Ctier+in+%28web%2Cedge%29&limit=500";
+    let server = tokio::spawn(serve(
+        handle,
+        vec![
+            Call {
+                method: "GET",
+                uri: "/apis/apps/v1/namespaces/shop/deployments/api".into(),
+                body: None,
+                reply: selected,
+            },
+            Call {
+                method: "GET",
+                uri: uri.into(),
+                body: None,
+                reply: json!({"apiVersion": "apps/v1", "kind": "ReplicaSetList",
+                    "metadata": {"continue": "more"}, "items": [replica_set(2, "shop/api:v2", "bbb")]}),
+            },
+        ],
+    ));
+    let approval = approved(&p);
+    let clearance = Clearance {
+        approval: Some(&approval),
+        auto: None,
+        namespace: Some("shop"),
+    };
+    let err = run_plan(&executor, &p, &clearance, now())
+        .await
+        .expect_err("a partial list is refused");
+    assert!(
+        err.to_string().contains("more than 500 ReplicaSets"),
+        "{err}"
+    );
+    server.await.expect("only the two reads");
+    drop(executor);
+}
