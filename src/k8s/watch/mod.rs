@@ -311,3 +311,6 @@ fn take_due<K: Resource + Clone>(rechecks: &Mutex<Rechecks<K>>, now: Timestamp) 
 pub fn is_fresh(event: &Event, now: Timestamp) -> bool {
     events::last_seen(event).is_none_or(|seen| now - EVENT_FRESHNESS <= seen)
 }
+
+#[cfg(test)]
+mod tests;
