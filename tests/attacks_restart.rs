@@ -156,3 +156,31 @@ async fn approving_an_already_approved_plan_says_so_and_records_nothing() {
         assert_eq!(audit_rows(&after), audit_rows(&before), "no audit row");
     }
 }
+
+#[tokio::test]
+async fn an_approval_that_expired_while_the_daemon_was_down_never_starts_execution() {
+    let w = world().await;
+    let broken = w.deployment_image();
+    let (id, hash) = waiting_without_a_loop(&w).await;
+    nightshift::approval::answer(
+        &w.store,
+        &id,
+        Some(&hash),
+        Decision::Approved,
+        "alice",
+        w.now,
+    )
+    .await
+    .expect("approve");
+    // The daemon recorded the approval's effect and died before executing; it comes back
+    // two hours later, past the approval's 30 minutes.
+    w.store
+        .transition(&id, IncidentState::Approved, "alice", w.now)
+        .await
+        .expect("approved");
+    *w.clock.lock().expect("clock") = w.now + SignedDuration::from_hours(2);
+    let _tx = spawn(&w.engine(), &w.shutdown);
+    w.wait_for(&id, IncidentState::Escalated).await;
+    assert_eq!(w.deployment_image(), broken, "nothing was sent");
+    assert!(w.record(&id).await.actions.is_empty());
+}
