@@ -184,3 +184,50 @@ async fn an_approval_that_expired_while_the_daemon_was_down_never_starts_executi
     assert_eq!(w.deployment_image(), broken, "nothing was sent");
     assert!(w.record(&id).await.actions.is_empty());
 }
+
+#[tokio::test]
+async fn incidents_approve_twice_says_the_plan_is_already_approved_and_records_nothing() {
+    let w = world().await;
+    let (id, hash) = waiting_without_a_loop(&w).await;
+    let url = format!("sqlite://{}", w.store.location());
+    let approve = |who: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_nightshift"))
+            .args([
+                "incidents",
+                "approve",
+                &id,
+                "--plan",
+                &hash[..12],
+                "--as",
+                who,
+            ])
+            .args(["--store", &url])
+            .env_remove("NIGHTSHIFT_CONFIG")
+            .output()
+            .expect("run nightshift")
+    };
+    let first = approve("alice");
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let second = approve("bob");
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let said = String::from_utf8_lossy(&second.stdout);
+    assert!(
+        said.contains("already approved by alice") && said.contains("nothing recorded"),
+        "{said}"
+    );
+    let record = w.record(&id).await;
+    assert_eq!(record.approvals.len(), 1);
+    let audited = record
+        .audit
+        .iter()
+        .filter(|a| a.kind == kinds::APPROVAL_RECORDED);
+    assert_eq!(audited.count(), 1, "one approval in the audit log");
+}
