@@ -82,6 +82,8 @@ pub struct Watch {
     /// Pod (namespace, name) → its workload (`None`: the pod has no owner), for events about
     /// pods. A pod whose owner the caches did not know is not here.
     pods: Cache<Option<ObjectRef>>,
+    /// What the apiserver said lately about the workload of pods the caches did not know.
+    answers: Cache<(std::time::Instant, Option<ObjectRef>)>,
     /// Pods to look at again when their time comes.
     rechecks: Arc<Mutex<Rechecks>>,
     /// Claims to look at again when their time comes.
@@ -128,6 +130,7 @@ pub async fn run_reporting(
         scope: Arc::new(scope),
         replica_sets: Arc::default(),
         jobs: Arc::default(),
+        answers: Arc::default(),
         pods: Arc::default(),
         rechecks: Arc::default(),
         claim_rechecks: Arc::default(),

@@ -7,6 +7,8 @@
 //! — only once that object is read and its name matches how its pods are named, never from
 //! the pod's name alone.
 
+use std::time::{Duration, Instant};
+
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
@@ -15,6 +17,12 @@ use kube::Api;
 use super::{Key, Owned, Watch};
 use crate::domain::signal::{ObjectRef, Signal};
 use crate::k8s::facts;
+
+/// How long the apiserver's answer about a pod's workload is reused: repeated Events about one
+/// pod — or a stream of forged ones about a pod nobody has — cost the apiserver one lookup.
+const ANSWER_FOR: Duration = Duration::from_secs(300);
+/// The most answers remembered.
+const MAX_ANSWERS: usize = 10_000;
 
 /// A pod-name suffix the apiserver generates (`generateName`): five lowercase alphanumerics.
 fn generated(suffix: &str) -> bool {
@@ -44,7 +52,7 @@ impl Watch {
         };
         let found = match target.kind.as_str() {
             "Pod" if !self.known_bare(ns, &target.name) => {
-                self.pod_workload(ns, &target.name).await
+                self.pod_workload_once(ns, &target.name).await
             }
             "ReplicaSet" => self
                 .owner_workload(ns, "ReplicaSet", &target.name)
@@ -68,6 +76,33 @@ impl Watch {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         matches!(pods.get(&(ns.to_owned(), name.to_owned())), Some(None))
+    }
+
+    /// [`Watch::pod_workload`], answered from memory when it was asked lately.
+    async fn pod_workload_once(
+        &self,
+        ns: &str,
+        name: &str,
+    ) -> Result<Option<ObjectRef>, kube::Error> {
+        let key: Key = (ns.to_owned(), name.to_owned());
+        if let Some((at, workload)) = self.cached(&self.answers, &key)
+            && at.elapsed() < ANSWER_FOR
+        {
+            return Ok(workload);
+        }
+        let workload = self.pod_workload(ns, name).await?;
+        let mut answers = self
+            .answers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if answers.len() >= MAX_ANSWERS {
+            answers.retain(|_, (at, _)| at.elapsed() < ANSWER_FOR);
+            if answers.len() >= MAX_ANSWERS {
+                answers.clear();
+            }
+        }
+        answers.insert(key, (Instant::now(), workload.clone()));
+        Ok(workload)
     }
 
     /// The workload of a pod, read from the apiserver.

@@ -21,6 +21,7 @@ fn watch() -> (Watch, Handle<Request<Body>, Response<Body>>) {
         replica_sets: Default::default(),
         jobs: Default::default(),
         pods: Default::default(),
+        answers: Default::default(),
         rechecks: Default::default(),
         claim_rechecks: Default::default(),
         short: Default::default(),
@@ -46,16 +47,7 @@ fn back_off(pod: &str) -> Signal {
 
 /// Answers each expected GET in order: (path, status, body).
 async fn serve(mut handle: Handle<Request<Body>, Response<Body>>, calls: Vec<(&str, u16, Value)>) {
-    for (path, status, body) in calls {
-        let (request, send) = handle.next_request().await.expect("the expected request");
-        assert_eq!(request.method().as_str(), "GET");
-        assert_eq!(request.uri().path(), path);
-        let response = Response::builder()
-            .status(StatusCode::from_u16(status).expect("status"))
-            .body(Body::from(serde_json::to_vec(&body).expect("json")))
-            .expect("response");
-        send.send_response(response);
-    }
+    serve_some(&mut handle, calls).await;
 }
 
 fn owned_by(kind: &str, name: &str) -> Value {
@@ -152,4 +144,57 @@ async fn a_known_bare_pod_costs_no_request() {
     assert_eq!(signal.workload, None);
     drop(watch);
     silence.await.expect("no request");
+}
+
+#[tokio::test]
+async fn forged_events_about_one_missing_pod_cost_the_apiserver_one_lookup() {
+    let (watch, mut handle) = watch();
+    let pod = "ghost-x2k4q";
+    let mut signal = back_off(pod);
+    let calls = vec![
+        ("/api/v1/namespaces/shop/pods/ghost-x2k4q", 404, not_found()),
+        (
+            "/apis/apps/v1/namespaces/shop/replicasets/ghost",
+            404,
+            not_found(),
+        ),
+        (
+            "/apis/batch/v1/namespaces/shop/jobs/ghost",
+            404,
+            not_found(),
+        ),
+    ];
+    futures::join!(watch.complete(&mut signal), serve_some(&mut handle, calls));
+    let silence = tokio::spawn(async move {
+        let request = handle.next_request().await;
+        assert!(
+            request.is_none(),
+            "asked again: {:?}",
+            request.map(|(r, _)| r.uri().clone())
+        );
+    });
+    for _ in 0..100 {
+        let mut again = back_off(pod);
+        watch.complete(&mut again).await;
+        assert_eq!(again.workload, None);
+    }
+    drop(watch);
+    silence.await.expect("no further request");
+}
+
+/// Answers each expected GET in order, borrowing the handle.
+async fn serve_some(
+    handle: &mut Handle<Request<Body>, Response<Body>>,
+    calls: Vec<(&str, u16, Value)>,
+) {
+    for (path, status, body) in calls {
+        let (request, send) = handle.next_request().await.expect("the expected request");
+        assert_eq!(request.method().as_str(), "GET");
+        assert_eq!(request.uri().path(), path);
+        let response = Response::builder()
+            .status(StatusCode::from_u16(status).expect("status"))
+            .body(Body::from(serde_json::to_vec(&body).expect("json")))
+            .expect("response");
+        send.send_response(response);
+    }
 }
