@@ -306,14 +306,23 @@ async fn answer(
     let store = connect(args.store.store, settings).await?;
     let now = jiff::Timestamp::now();
     let plan = args.plan.as_deref();
-    let hash = crate::approval::answer(&store, &args.id, plan, decision, &args.actor, now).await?;
-    writeln!(
-        out,
-        "{} {} plan {hash} as {}",
-        args.id,
-        decision.as_str(),
-        args.actor
-    )?;
+    let answered =
+        crate::approval::answer(&store, &args.id, plan, decision, &args.actor, now).await?;
+    match answered {
+        crate::approval::Answered::Recorded(hash) => writeln!(
+            out,
+            "{} {} plan {hash} as {}",
+            args.id,
+            decision.as_str(),
+            args.actor
+        )?,
+        crate::approval::Answered::AlreadyDecided { hash, actor, at } => writeln!(
+            out,
+            "{} plan {hash} was already {} by {actor} at {at}; nothing recorded",
+            args.id,
+            decision.as_str(),
+        )?,
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -363,8 +372,7 @@ async fn replay(args: ReplayArgs, settings: &Settings) -> Result<ExitCode> {
         }
         if let Some(store) = &store {
             let recorded =
-                crate::replay::record::record(store, &rules, &outcome, jiff::Timestamp::now())
-                    .await?;
+                crate::replay::record::record(store, &outcome, jiff::Timestamp::now()).await?;
             if args.format == ReplayFormat::Text {
                 writeln!(out, "  store     {recorded:?}")?;
             }

@@ -70,6 +70,12 @@ impl Settings {
                 self.engine.poll_millis
             ));
         }
+        let tasks = self.engine.max_concurrent_incidents;
+        if !(1..=1024).contains(&tasks) {
+            return Err(format!(
+                "engine.max_concurrent_incidents: {tasks} must be between 1 and 1024"
+            ));
+        }
         let scale = self.engine.verification_time_scale;
         if !(0.001..=1.0).contains(&scale) {
             return Err(format!(

@@ -1,22 +1,18 @@
 //! `nightshift run`: the daemon. Connects to the store and the cluster, starts the watchers and
-//! the engine, hot-reloads rules (a reload with errors keeps the previous good set and says so),
-//! serves `/healthz` (the process is up) and `/readyz` (every watcher has listed; not while
-//! draining), and shuts down on one cancellation token.
+//! the engine, hot-reloads rules when their contents change ([`watch_rules`]; a reload with
+//! errors keeps the previous good set and says so), serves `/healthz` (the process is up) and
+//! `/readyz` (every watcher has listed; not while draining), and shuts down on one cancellation
+//! token.
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use jiff::Timestamp;
-use notify_debouncer_mini::new_debouncer;
-use notify_debouncer_mini::notify::RecursiveMode;
-use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -26,8 +22,12 @@ use crate::engine::{Engine, Gatherer, Parts, Verifier};
 use crate::k8s::execute::Executor;
 use crate::k8s::watch;
 use crate::k8s::{collect, verify};
-use crate::rules::{RuleSet, RulesHolder};
+use crate::rules::RulesHolder;
+
+mod reload;
+
 use crate::store::Store;
+pub use reload::{RulesWatcher, watch_rules};
 
 /// Signals queued between the watchers and the engine; a full queue slows the watchers down
 /// (back-pressure) rather than dropping signals.
@@ -124,7 +124,8 @@ impl Daemon {
         let holder = RulesHolder::load(&settings.rules, &settings.playbooks)
             .map_err(|errors| anyhow::anyhow!("rules do not load:\n{errors}"))?;
         let rules = Arc::new(Mutex::new(holder.current()));
-        let reloader = spawn_reloader(holder, rules.clone(), self.store.clone(), shutdown.clone())?;
+        let store = self.store.clone();
+        let reloader = watch_rules(holder, rules.clone(), store, shutdown.clone(), None)?;
         let engine = Engine::new(Parts {
             store: self.store.clone(),
             rules,
@@ -177,67 +178,6 @@ impl Daemon {
         drop(reloader);
         self.store.close().await;
         Ok(())
-    }
-}
-
-/// Watches the rule and playbook directories and reloads on change. The returned guard stops
-/// watching when dropped.
-fn spawn_reloader(
-    mut holder: RulesHolder,
-    current: Arc<Mutex<Arc<RuleSet>>>,
-    store: Store,
-    shutdown: CancellationToken,
-) -> Result<impl Drop> {
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut debouncer = new_debouncer(Duration::from_millis(500), move |event| {
-        let _ = tx.send(event);
-    })
-    .context("starting the rules file watcher")?;
-    for dir in [
-        holder.rules_dir().to_owned(),
-        holder.playbooks_dir().to_owned(),
-    ] {
-        debouncer
-            .watcher()
-            .watch(&dir, RecursiveMode::Recursive)
-            .with_context(|| format!("watching {}", dir.display()))?;
-    }
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                event = rx.recv() => match event {
-                    Some(_) => reload(&mut holder, &current, &store).await,
-                    None => break,
-                },
-            }
-        }
-    });
-    Ok(debouncer)
-}
-
-async fn reload(holder: &mut RulesHolder, current: &Mutex<Arc<RuleSet>>, store: &Store) {
-    let (kind, detail) = match holder.reload() {
-        Ok(()) => {
-            let set = holder.current();
-            let count = set.rules.len();
-            *current.lock().unwrap_or_else(PoisonError::into_inner) = set;
-            tracing::info!(rules = count, "rules reloaded");
-            ("rules.reloaded", json!({"rules": count}))
-        }
-        Err(errors) => {
-            tracing::error!(%errors, "rules reload failed; keeping the previous good set");
-            (
-                "rules.reload_failed",
-                json!({"errors": errors.to_string(), "kept": "previous"}),
-            )
-        }
-    };
-    if let Err(err) = store
-        .append_audit(None, kind, "nightshift", &detail, Timestamp::now())
-        .await
-    {
-        tracing::warn!(error = %err, "could not audit a rules reload");
     }
 }
 

@@ -236,6 +236,7 @@ async fn approve(store: &Store, id: &str, out: &mut impl Write, started: Instant
         Timestamp::now(),
     )
     .await?;
+    let answered = answered.hash();
     say(
         out,
         started,

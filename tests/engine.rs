@@ -382,5 +382,13 @@ async fn an_action_in_doubt_after_a_restart_is_not_repeated_and_the_incident_esc
     );
     let record = w.record(&id).await;
     assert_eq!(record.actions.len(), 1);
-    assert_eq!(record.actions[0].outcome, ActionOutcome::Started);
+    // The cluster shows it was not applied: settled as failed, not left in doubt.
+    assert_eq!(record.actions[0].outcome, ActionOutcome::Failed);
+    assert!(
+        record.actions[0]
+            .detail
+            .contains("not applied before a restart"),
+        "{}",
+        record.actions[0].detail
+    );
 }

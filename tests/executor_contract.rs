@@ -9,11 +9,12 @@ use std::sync::Mutex;
 use http::{Request, Response};
 use jiff::{SignedDuration, Timestamp};
 use kube::client::Body;
+use nightshift::domain::approval::authorize;
 use nightshift::domain::approval::{Approval, Decision};
 use nightshift::domain::catalog::Tool;
 use nightshift::domain::plan::{Action, Plan, Risk};
 use nightshift::k8s::access::EXECUTOR;
-use nightshift::k8s::execute::{Clearance, Executor, Outcome, RunError, run_plan};
+use nightshift::k8s::execute::{Clearance, Executor, Observed, Outcome, RunError, run_plan};
 use serde_json::{Value, json};
 use tower_test::mock::Handle;
 
@@ -145,7 +146,8 @@ async fn contract_rollback_to_revision_1(params: Value) {
             Call { method: "GET", uri: "/apis/apps/v1/namespaces/shop/deployments/api".into(), body: None, reply: deployment() },
             Call {
                 method: "GET",
-                uri: "/apis/apps/v1/namespaces/shop/replicasets?&labelSelector=app%3Dapi".into(),
+                uri: "/apis/apps/v1/namespaces/shop/replicasets?&labelSelector=app%3Dapi&limit=500"
+                    .into(),
                 body: None,
                 reply: json!({"apiVersion": "apps/v1", "kind": "ReplicaSetList", "metadata": {},
                     "items": [replica_set(1, "shop/api:v1", "aaa"), replica_set(2, "shop/api:v2", "bbb")]}),
@@ -327,6 +329,63 @@ async fn contract_the_node_pool_is_listed_whole_in_bounded_pages() {
     assert!(nodes[2].unschedulable);
 }
 
+/// After a restart, an action in doubt is looked up in the cluster: one read, nothing sent.
+async fn contract_observe_after_a_restart_only_reads() {
+    let meta = |kind: &str, name: &str| {
+        json!({"name": name, "namespace": "shop",
+        "creationTimestamp": "2026-11-20T01:00:00Z", "uid": format!("{kind}-1")})
+    };
+    let cases = [
+        (
+            Tool::PodDelete,
+            json!({"namespace": "shop", "name": "api-1"}),
+            "/api/v1/namespaces/shop/pods/api-1",
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta("pod", "api-1")}),
+            false,
+        ),
+        (
+            Tool::NodeCordon,
+            json!({"name": "worker-3"}),
+            "/api/v1/nodes/worker-3",
+            json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "worker-3"},
+                "spec": {"unschedulable": true}}),
+            true,
+        ),
+        (
+            Tool::CronjobSuspend,
+            json!({"namespace": "shop", "name": "sync"}),
+            "/apis/batch/v1/namespaces/shop/cronjobs/sync",
+            json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": meta("cj", "sync"),
+                "spec": {"schedule": "*/5 * * * *", "suspend": false,
+                    "jobTemplate": {"spec": {"template": {}}}}}),
+            false,
+        ),
+    ];
+    for (tool, params, uri, reply, applied) in cases {
+        let (executor, handle) = executor();
+        let call = Call {
+            method: "GET",
+            uri: uri.into(),
+            body: None,
+            reply,
+        };
+        let server = tokio::spawn(serve(handle, vec![call]));
+        let p = plan(tool, params);
+        let authorized =
+            authorize(&p, Some(&approved(&p)), None, Some("shop"), now()).expect("authorized");
+        let observed = executor
+            .observe(&authorized, 0, now())
+            .await
+            .expect("observed");
+        server.await.expect("one read");
+        assert_eq!(
+            matches!(observed, Observed::Applied(_)),
+            applied,
+            "{tool}: {observed:?}"
+        );
+    }
+}
+
 /// Asserts the fake apiserver receives nothing.
 async fn radio_silence(mut handle: Handle<Request<Body>, Response<Body>>) {
     let waited =
@@ -374,6 +433,7 @@ async fn every_call_the_executor_makes_is_declared_and_every_declared_access_is_
     contract_set_resources_patches_only_the_named_container_limit().await;
     contract_pod_delete_cordon_and_suspend_call_their_objects().await;
     contract_the_node_pool_is_listed_whole_in_bounded_pages().await;
+    contract_observe_after_a_restart_only_reads().await;
     let seen = SEEN.lock().expect("lock").clone();
     // deploy/rbac.yaml grants exactly the union of all declarations: tests/rbac_role.rs.
     rbac::assert_declared("executor", &seen, EXECUTOR);
@@ -411,6 +471,11 @@ async fn the_node_pool_node_policy_judges_is_listed_whole_in_bounded_pages() {
 }
 
 #[tokio::test]
+async fn an_action_in_doubt_after_a_restart_is_only_read_back_from_the_cluster() {
+    contract_observe_after_a_restart_only_reads().await;
+}
+
+#[tokio::test]
 async fn a_paused_deployment_is_not_rolled_back_and_nothing_is_patched() {
     let p = plan(
         Tool::DeploymentRollback,
@@ -438,5 +503,51 @@ async fn a_paused_deployment_is_not_rolled_back_and_nothing_is_patched() {
     let err = result.expect_err("a paused deployment is refused");
     assert!(err.to_string().contains("paused"), "{err}");
     server.await.expect("only the GET");
+    drop(executor);
+}
+
+#[tokio::test]
+async fn a_rollback_lists_replicasets_by_the_full_selector_and_refuses_a_partial_list() {
+    let p = plan(
+        Tool::DeploymentRollback,
+        json!({"namespace": "shop", "name": "api", "to_revision": 1}),
+    );
+    let (executor, handle) = executor();
+    let mut selected = deployment();
+    selected["spec"]["selector"]["matchExpressions"] =
+        json!([{"key": "tier", "operator": "In", "values": ["web", "edge"]}]);
+    let uri = "/apis/apps/v1/namespaces/shop/replicasets?&labelSelector=app%3Dapi%2Ctier+in+%28web%2Cedge%29&limit=500";
+    let server = tokio::spawn(serve(
+        handle,
+        vec![
+            Call {
+                method: "GET",
+                uri: "/apis/apps/v1/namespaces/shop/deployments/api".into(),
+                body: None,
+                reply: selected,
+            },
+            Call {
+                method: "GET",
+                uri: uri.into(),
+                body: None,
+                reply: json!({"apiVersion": "apps/v1", "kind": "ReplicaSetList",
+                    "metadata": {"continue": "more"}, "items": [replica_set(2, "shop/api:v2", "bbb")]}),
+            },
+        ],
+    ));
+    let approval = approved(&p);
+    let clearance = Clearance {
+        approval: Some(&approval),
+        auto: None,
+        namespace: Some("shop"),
+    };
+    let err = run_plan(&executor, &p, &clearance, now())
+        .await
+        .expect_err("a partial list is refused");
+    assert!(
+        err.to_string().contains("more than 500 ReplicaSets"),
+        "{err}"
+    );
+    server.await.expect("only the two reads");
     drop(executor);
 }

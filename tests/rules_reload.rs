@@ -1,6 +1,14 @@
-//! A daemon that reloads rules keeps its previous good set when the new files have errors.
+//! A daemon that reloads rules keeps its previous good set when the new files have errors, and
+//! reloads only when the files' contents change: reading or touching a rule file reloads and
+//! audits nothing (it once started a reload loop: 65 reloads and audit rows in 15 s, forever).
 
-use nightshift::rules::RulesHolder;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nightshift::rules::{Reload, RulesHolder};
+use nightshift::store::Store;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 fn write(dir: &std::path::Path, name: &str, text: &str) {
     std::fs::create_dir_all(dir).expect("mkdir");
@@ -59,4 +67,68 @@ fn malformed_yaml_and_an_empty_directory_are_errors_not_crashes() {
     );
     let err = RulesHolder::load(&rules, &playbooks).expect_err("malformed");
     assert!(err.0[0].to_string().contains("a.yaml:"), "{err}");
+}
+
+/// The next check the reloader reports (at most 10 s).
+async fn next(checks: &mut mpsc::UnboundedReceiver<Reload>) -> Reload {
+    tokio::time::timeout(Duration::from_secs(10), checks.recv())
+        .await
+        .expect("the reloader checked within 10 s")
+        .expect("reloader running")
+}
+
+fn touch(path: &std::path::Path) {
+    let file = std::fs::File::options()
+        .append(true)
+        .open(path)
+        .expect("open");
+    file.set_modified(std::time::SystemTime::now())
+        .expect("touch");
+}
+
+#[tokio::test]
+async fn reading_or_touching_a_rule_file_reloads_nothing_and_an_edit_reloads_once() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (rules, playbooks) = (tmp.path().join("rules"), tmp.path().join("playbooks"));
+    let rule = |name: &str| {
+        format!("rules:\n  - {{name: {name}, match: {{}}, severity: info, playbook: p}}\n")
+    };
+    write(&rules, "a.yaml", &rule("first"));
+    write(&playbooks, "p.yaml", PLAYBOOK);
+    let holder = RulesHolder::load(&rules, &playbooks).expect("first load");
+    let current = Arc::new(Mutex::new(holder.current()));
+    let store = Store::connect("sqlite::memory:").await.expect("store");
+    let (observer, mut checks) = mpsc::unbounded_channel();
+    let shutdown = CancellationToken::new();
+    let _watching = nightshift::daemon::watch_rules(
+        holder,
+        current.clone(),
+        store.clone(),
+        shutdown.clone(),
+        Some(observer),
+    )
+    .expect("watching");
+    let audit_rows = || async { store.verify_audit().await.expect("audit").rows };
+    // `cat rules/a.yaml`, then `touch` it.
+    std::fs::read_to_string(rules.join("a.yaml")).expect("read");
+    touch(&rules.join("a.yaml"));
+    assert_eq!(next(&mut checks).await, Reload::Unchanged);
+    assert_eq!(audit_rows().await, 0, "nothing reloaded, nothing audited");
+    // A real edit: one reload, one audit row.
+    write(&rules, "a.yaml", &rule("second"));
+    assert_eq!(next(&mut checks).await, Reload::Reloaded);
+    assert_eq!(current.lock().expect("rules").rules[0].rule.name, "second");
+    assert_eq!(audit_rows().await, 1);
+    // The reload read every file itself: that is no change either.
+    touch(&playbooks.join("p.yaml"));
+    assert_eq!(next(&mut checks).await, Reload::Unchanged);
+    assert_eq!(audit_rows().await, 1, "no reload loop");
+    // A broken edit is tried and audited once, however often it is read afterwards.
+    write(&rules, "a.yaml", "rules: [");
+    assert!(matches!(next(&mut checks).await, Reload::Failed(_)));
+    touch(&rules.join("a.yaml"));
+    assert_eq!(next(&mut checks).await, Reload::Unchanged);
+    assert_eq!(audit_rows().await, 2);
+    assert_eq!(current.lock().expect("rules").rules[0].rule.name, "second");
+    shutdown.cancel();
 }

@@ -17,7 +17,9 @@ use nightshift::domain::incident::{Incident, IncidentState, Severity};
 use nightshift::domain::plan::{Action, Check, CheckKind, Plan, Risk};
 use nightshift::domain::signal::{ContainerStateKind, ObjectRef, Signal, SignalSource};
 use nightshift::domain::taxonomy::Category;
-use nightshift::store::{ActionOutcome, Backend, Decision, Recorded, Store, StoreError, Switched};
+use nightshift::store::{
+    ActionOutcome, Backend, Decision, Recorded, Store, StoreError, Switched, kinds,
+};
 use serde_json::json;
 use sqlx::{AnyPool, Executor};
 
@@ -166,6 +168,9 @@ suite!(
     the_audit_table_refuses_update_and_delete,
     concurrent_audit_appends_never_fork_the_chain,
     the_kill_switch_is_audited_with_who_and_why_and_every_store_on_the_database_sees_it,
+    the_same_decision_twice_is_recorded_once_even_when_racing,
+    a_replayed_incident_holds_no_fingerprint_and_takes_no_approval_or_action,
+    a_replay_an_older_version_left_diagnosed_is_retired_and_a_resolved_workload_kept,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -773,6 +778,128 @@ async fn an_approval_for_a_plan_hash_never_recorded_is_refused(db: &TestDb) {
     let record = store.load("inc-1").await.expect("load").expect("exists");
     assert_eq!(record.approvals.len(), 1);
     assert_eq!(record.approvals[0].plan_hash, hash);
+}
+
+async fn the_same_decision_twice_is_recorded_once_even_when_racing(db: &TestDb) {
+    let store = &db.store;
+    let hash = diagnosed_with_plan(store, "inc-1").await;
+    let now = at("2026-11-20T02:35:00Z");
+    let approve =
+        |who: &'static str| store.record_approval("inc-1", &hash, Decision::Approved, who, now);
+    let (a, b) = tokio::join!(approve("alice"), approve("bob"));
+    let mut answers = [a.expect("alice"), b.expect("bob")];
+    answers.sort_by_key(|r| *r == Recorded::AlreadyRecorded);
+    assert_eq!(answers, [Recorded::Recorded, Recorded::AlreadyRecorded]);
+    let record = store.load("inc-1").await.expect("load").expect("exists");
+    assert_eq!(record.approvals.len(), 1);
+    let audited = record
+        .audit
+        .iter()
+        .filter(|a| a.kind == kinds::APPROVAL_RECORDED)
+        .count();
+    assert_eq!(audited, 1);
+    // Another decision on the same plan is still recorded.
+    let denied = store.record_approval("inc-1", &hash, Decision::Denied, "carol", now);
+    assert_eq!(denied.await.expect("deny"), Recorded::Recorded);
+}
+
+async fn a_replayed_incident_holds_no_fingerprint_and_takes_no_approval_or_action(db: &TestDb) {
+    let store = &db.store;
+    let mut replayed = incident(
+        "inc-r",
+        "crash-loop/payments/payments-api",
+        "2026-11-20T02:13:00Z",
+    );
+    replayed.state = IncidentState::Replayed;
+    store.insert_incident(&replayed).await.expect("insert");
+    let latest = store
+        .latest_by_fingerprint("crash-loop/payments/payments-api")
+        .await;
+    assert_eq!(
+        latest.expect("lookup"),
+        None,
+        "a replay holds no fingerprint"
+    );
+    let now = at("2026-11-20T02:14:00Z");
+    let plan = rollback_plan("payments-api");
+    let hash = store
+        .record_plan("inc-r", &plan, now)
+        .await
+        .expect("a replay keeps its plan");
+    let approval = store
+        .record_approval("inc-r", &hash, Decision::Approved, "alice", now)
+        .await;
+    assert!(
+        matches!(approval, Err(StoreError::Replayed(_))),
+        "{approval:?}"
+    );
+    let action = store
+        .record_action(
+            "inc-r",
+            &hash,
+            0,
+            &plan.actions[0],
+            ActionOutcome::Started,
+            "",
+            now,
+        )
+        .await;
+    assert!(matches!(action, Err(StoreError::Replayed(_))), "{action:?}");
+    let moved = store
+        .transition("inc-r", IncidentState::Diagnosed, "nightshift", now)
+        .await;
+    assert!(moved.is_err(), "nothing leaves replayed");
+    // A live incident with that fingerprint opens beside it.
+    opened(store, "inc-live").await;
+}
+
+async fn a_replay_an_older_version_left_diagnosed_is_retired_and_a_resolved_workload_kept(
+    db: &TestDb,
+) {
+    let store = &db.store;
+    opened(store, "inc-old").await;
+    let now = at("2026-11-20T02:14:00Z");
+    store
+        .transition("inc-old", IncidentState::Diagnosed, "replay", now)
+        .await
+        .expect("old replay");
+    diagnosed_with_plan(store, "inc-live").await;
+    let retired = store.retire_old_replays(now).await.expect("retire");
+    assert_eq!(retired, ["inc-old"]);
+    let old = store.load("inc-old").await.expect("load").expect("exists");
+    assert_eq!(old.incident.state, IncidentState::Replayed);
+    assert!(old.closed_at.is_some());
+    let live = store.load("inc-live").await.expect("load").expect("exists");
+    assert_eq!(
+        live.incident.state,
+        IncidentState::Diagnosed,
+        "a live incident is left alone"
+    );
+    assert!(
+        store
+            .retire_old_replays(now)
+            .await
+            .expect("again")
+            .is_empty()
+    );
+    // A workload resolved after opening becomes the incident's scope.
+    let mut unnamed = incident("inc-pod", "crash-loop/payments/pod", "2026-11-20T02:20:00Z");
+    unnamed.signal.workload = None;
+    store.insert_incident(&unnamed).await.expect("insert");
+    let checkout = ObjectRef::namespaced("Deployment", "payments", "checkout");
+    store
+        .record_workload("inc-pod", &checkout, now)
+        .await
+        .expect("kept");
+    let open = store
+        .open_on_scope(&checkout)
+        .await
+        .expect("scope")
+        .expect("found");
+    assert_eq!(open.id, "inc-pod");
+    let kept = store.load("inc-pod").await.expect("load").expect("exists");
+    assert_eq!(kept.incident.signal.workload, Some(checkout));
+    assert!(store.verify_audit().await.expect("audit").is_intact());
 }
 
 async fn a_whole_incident_loads_back_with_its_history(db: &TestDb) {

@@ -218,9 +218,67 @@ async fn a_fresh_warning_event_about_a_pod_is_tied_to_the_pods_workload() {
     );
 }
 
+/// A fresh Warning `BackOff` event about pod `pod` in `payments`.
+fn back_off(pod: &str) -> serde_json::Value {
+    let now = jiff::Timestamp::now().to_string();
+    serde_json::json!({
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": format!("{pod}.backoff"), "namespace": "payments"},
+        "involvedObject": {"kind": "Pod", "namespace": "payments", "name": pod},
+        "reason": "BackOff", "type": "Warning",
+        "message": "Back-off restarting failed container",
+        "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+        "source": {"component": "kubelet", "host": "worker-1"}
+    })
+}
+
+/// Waits (at most 10 s) for the watchers' signal about `pod`.
+async fn signal_about(running: &mut Running, pod: &str) -> Signal {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(deadline, running.signals.recv()).await {
+            Ok(Some(s)) if s.target.name == pod => return s,
+            Ok(Some(_)) => {}
+            _ => panic!("no signal about {pod} within 10 s"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_event_about_a_deleted_pod_is_tied_to_the_deployment_its_replicaset_confirms() {
+    let cluster = fixture_cluster();
+    let pod = "payments-api-7d9f8c6b5-x2k4q";
+    cluster.delete("Pod", "payments", pod).expect("deleted");
+    cluster.apply(back_off(pod)).expect("event");
+    let mut running = watching(cluster, NamespaceScope::default()).await;
+    let signal = signal_about(&mut running, pod).await;
+    let workload = signal
+        .workload
+        .expect("named by the ReplicaSet the apiserver returned");
+    assert_eq!(
+        (workload.kind.as_str(), workload.name.as_str()),
+        ("Deployment", "payments-api")
+    );
+}
+
+#[tokio::test]
+async fn an_event_about_a_pod_whose_name_no_object_confirms_names_no_workload() {
+    let cluster = fixture_cluster();
+    // `payments-api` is a Deployment, not a ReplicaSet or Job: the name alone proves nothing.
+    let pod = "payments-api-zq7xk";
+    cluster.apply(back_off(pod)).expect("event");
+    let mut running = watching(cluster, NamespaceScope::default()).await;
+    let signal = signal_about(&mut running, pod).await;
+    assert_eq!(signal.workload, None, "never guessed from a name");
+}
+
 #[tokio::test]
 async fn every_call_the_watchers_make_is_declared_and_every_declared_access_is_exercised() {
-    let mut running = watching(fixture_cluster(), NamespaceScope::default()).await;
+    let cluster = fixture_cluster();
+    // A pod nobody has: its workload is asked of the apiserver (pod, ReplicaSet, Job).
+    cluster.apply(back_off("ghost-x2k4q")).expect("event");
+    let mut running = watching(cluster, NamespaceScope::default()).await;
+    signal_about(&mut running, "ghost-x2k4q").await;
     collect(&mut running, Duration::from_secs(2)).await;
     let seen = running.seen.lock().expect("seen").clone();
     rbac::assert_declared("watchers", &seen, WATCHERS);

@@ -39,6 +39,7 @@ impl Severity {
 ///                 ↘ approved (auto-approved by playbook)   ↘ escalated (notify-only plan)
 /// approved → executing → verifying → resolved | escalated
 /// executing → failed → escalated
+/// replayed                      (born terminal: recorded by `nightshift replay --record`)
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -65,11 +66,15 @@ pub enum IncidentState {
     Failed,
     /// Handed to a human; nightshift takes no further automatic action on the target.
     Escalated,
+    /// Recorded by `nightshift replay --record` from a fixture's evidence: stored for reading
+    /// only. It is born in this state and never leaves it, so it is never resumed, paged or
+    /// executed, and its fingerprint never deduplicates a live signal.
+    Replayed,
 }
 
 impl IncidentState {
     /// Every state.
-    pub const ALL: [IncidentState; 11] = [
+    pub const ALL: [IncidentState; 12] = [
         IncidentState::Open,
         IncidentState::Diagnosed,
         IncidentState::AwaitingApproval,
@@ -81,6 +86,7 @@ impl IncidentState {
         IncidentState::Resolved,
         IncidentState::Failed,
         IncidentState::Escalated,
+        IncidentState::Replayed,
     ];
 
     /// The wire name (`awaiting-approval`).
@@ -97,6 +103,7 @@ impl IncidentState {
             IncidentState::Resolved => "resolved",
             IncidentState::Failed => "failed",
             IncidentState::Escalated => "escalated",
+            IncidentState::Replayed => "replayed",
         }
     }
 
@@ -113,10 +120,12 @@ impl IncidentState {
                 | IncidentState::Denied
                 | IncidentState::Expired
                 | IncidentState::Escalated
+                | IncidentState::Replayed
         )
     }
 
-    /// Whether moving from `self` to `next` is allowed.
+    /// Whether moving from `self` to `next` is allowed. Nothing moves into or out of
+    /// [`IncidentState::Replayed`].
     pub fn can_become(self, next: IncidentState) -> bool {
         use IncidentState::{
             Approved, AwaitingApproval, Denied, Diagnosed, Escalated, Executing, Expired, Failed,
@@ -209,8 +218,17 @@ mod tests {
     use super::IncidentState;
     use super::IncidentState::{
         Approved, AwaitingApproval, Denied, Diagnosed, Escalated, Executing, Expired, Failed, Open,
-        Resolved, Verifying,
+        Replayed, Resolved, Verifying,
     };
+
+    #[test]
+    fn a_replayed_incident_is_terminal_and_no_state_leads_into_or_out_of_it() {
+        assert!(Replayed.is_terminal());
+        for other in IncidentState::ALL {
+            assert!(!other.can_become(Replayed), "{other} -> replayed");
+            assert!(!Replayed.can_become(other), "replayed -> {other}");
+        }
+    }
 
     #[test]
     fn the_happy_path_walks_from_open_to_resolved() {

@@ -1,90 +1,35 @@
 //! Execution and verification. Each action is claimed in the store (`started`) before the
 //! apiserver sees it and completed after, so a restart never repeats one: an action found
-//! `started` is in doubt and the incident escalates instead. Right before anything is sent the
+//! `started` is settled by asking the cluster (see `resume`). Right before anything is sent the
 //! kill switch is read (a paused nightshift holds the plan, see `pause`) and the plan is checked
 //! once more against the world as it is then (policy with the node pool read live, the
 //! cluster-wide budget, escalations since it was authorized). Verification is a separate step
 //! whose verdict is recorded; a failed verdict escalates.
 
-use jiff::SignedDuration;
+use std::collections::HashMap;
 
 use super::lifecycle::{EngineError, NIGHTSHIFT};
 use super::{Engine, Progress};
-use crate::domain::approval::{Approval, Authorized, Decision as Answer, authorize};
+use crate::domain::approval::Authorized;
 use crate::domain::incident::{Incident, IncidentState};
 use crate::domain::planner::policy_context;
 use crate::domain::policy::nodes::NodeView;
 use crate::domain::policy::{recheck_before_execution, target_key};
 use crate::k8s::execute::{Mode, Outcome};
-use crate::store::{ActionOutcome, Decision, IncidentRecord, Recorded};
+use crate::store::{ActionOutcome, ActionRecord, IncidentRecord, Recorded};
 
 impl Engine {
-    /// Picks up an incident that was approved, executing or verifying when the daemon stopped.
-    pub(super) async fn resume_execution(
-        &self,
-        incident: &Incident,
-        state: IncidentState,
-    ) -> Result<(), EngineError> {
-        let record = self
-            .store()
-            .load(&incident.id)
-            .await?
-            .ok_or_else(|| EngineError::Missing(incident.id.clone()))?;
-        let Some(plan) = record.plans.last() else {
-            return self.escalate(&incident.id, "no plan was recorded").await;
-        };
-        if state == IncidentState::Verifying {
-            return self.verify(incident).await;
-        }
-        let approval = record
-            .approvals
-            .iter()
-            .rev()
-            .find(|a| a.plan_hash == plan.hash)
-            .map(|a| Approval {
-                plan_hash: a.plan_hash.clone(),
-                decision: match a.decision {
-                    Decision::Approved => Answer::Approved,
-                    Decision::Denied | Decision::Expired => Answer::Denied,
-                },
-                actor: a.actor.clone(),
-                at: a.at,
-                expires_at: a.at + self.approval_validity(incident),
-            });
-        let rules = self.rules();
-        let auto = rules
-            .playbook(&incident.playbook)
-            .map(|p| (p.name.as_str(), &p.approval));
-        let namespace = incident.target.namespace.as_deref();
-        match authorize(&plan.plan, approval.as_ref(), auto, namespace, self.now()) {
-            Ok(authorized) => self.execute(incident, authorized).await,
-            Err(refusal) => {
-                let why = format!("cannot resume execution: {refusal}");
-                self.fail(&incident.id, state, &why).await
-            }
-        }
-    }
-
-    /// How long an approval stays good after it is given: the playbook's approval timeout.
-    pub(super) fn approval_validity(&self, incident: &Incident) -> SignedDuration {
-        self.rules()
-            .playbook(&incident.playbook)
-            .map_or(SignedDuration::from_mins(30), |p| p.approval.timeout)
-    }
-
-    /// Runs an authorized plan: every action as a server-side dry run, then each for real
-    /// (claimed first, rate-limited), then verification.
+    /// Runs an authorized plan: every action not yet recorded as a server-side dry run, then
+    /// each for real (claimed first, rate-limited), then verification. On a resume, what the
+    /// store says was done is not done again: a succeeded action is skipped, an action left
+    /// `started` is settled by asking the cluster ([`Engine::settle`]).
     pub(super) async fn execute(
         &self,
         incident: &Incident,
         authorized: Authorized,
     ) -> Result<(), EngineError> {
         let id = &incident.id;
-        let record = self
-            .store()
-            .load(id)
-            .await?
-            .ok_or_else(|| EngineError::Missing(id.clone()))?;
+        let record = self.load_record(id).await?;
         if let Some(why) = self.pause_in_force().await? {
             return self.hold(id, &why).await;
         }
@@ -125,9 +70,10 @@ impl Engine {
         self.verify(incident).await
     }
 
-    /// The last check, the dry runs, then each action for real. `false` when the plan did not
-    /// all run (refused, held by the kill switch, or an action failed): the incident was
-    /// already held or escalated.
+    /// The last check and the dry runs of what was not done yet, then each action: settled
+    /// from the store and the cluster when an earlier run recorded it, sent for real otherwise.
+    /// `false` when the plan did not all run (refused, held by the kill switch, or an action
+    /// failed): the incident was already held or escalated.
     async fn send(
         &self,
         incident: &Incident,
@@ -135,30 +81,47 @@ impl Engine {
         authorized: &Authorized,
     ) -> Result<bool, EngineError> {
         let id = &incident.id;
-        if let Some(why) = self.refused_now(record, authorized).await? {
-            let why = format!("not carried out: {why}");
-            self.fail(id, IncidentState::Executing, &why).await?;
-            return Ok(false);
-        }
-        if let Some(why) = self.dry_run(id, authorized).await? {
-            self.fail(id, IncidentState::Executing, &why).await?;
-            return Ok(false);
-        }
+        let done: HashMap<usize, &ActionRecord> = record
+            .actions
+            .iter()
+            .filter(|a| a.plan_hash == authorized.hash())
+            .map(|a| (a.index, a))
+            .collect();
         let count = authorized.plan().actions.len();
-        for index in 0..count {
-            if let Some(why) = self.pause_in_force().await? {
-                if index == 0 {
-                    self.hold(id, &why).await?;
-                    return Ok(false);
-                }
-                let why = format!(
-                    "nightshift was paused after {index} of {count} actions ran ({why}); the \
-                     rest were not sent"
-                );
+        let fresh: Vec<usize> = (0..count).filter(|i| !done.contains_key(i)).collect();
+        if !fresh.is_empty() {
+            if let Some(why) = self.refused_now(record, authorized).await? {
+                let why = format!("not carried out: {why}");
                 self.fail(id, IncidentState::Executing, &why).await?;
                 return Ok(false);
             }
-            if let Err(why) = self.apply(incident, authorized, index).await? {
+            if let Err(why) = self.dry_run(id, authorized, &fresh).await? {
+                self.fail(id, IncidentState::Executing, &why).await?;
+                return Ok(false);
+            }
+        }
+        let mut sent_any = !done.is_empty();
+        for index in 0..count {
+            let step = match done.get(&index) {
+                Some(earlier) => self.resumed(id, authorized, earlier).await?,
+                None => {
+                    if let Some(why) = self.pause_in_force().await? {
+                        if !sent_any {
+                            self.hold(id, &why).await?;
+                            return Ok(false);
+                        }
+                        let why = format!(
+                            "nightshift was paused after {index} of {count} actions ran ({why}); \
+                             the rest were not sent"
+                        );
+                        self.fail(id, IncidentState::Executing, &why).await?;
+                        return Ok(false);
+                    }
+                    sent_any = true;
+                    self.apply(incident, authorized, index).await?
+                }
+            };
+            if let Err(why) = step {
                 self.fail(id, IncidentState::Executing, &why).await?;
                 return Ok(false);
             }
@@ -166,15 +129,16 @@ impl Engine {
         Ok(true)
     }
 
-    /// Every action as a server-side dry run; `Some(why)` for the first the apiserver refused,
-    /// recorded as an action never sent for real (on a resume it is already there).
+    /// Server-side dry runs of the actions at `indices`. `Ok(Err(why))` when one is refused (it
+    /// is recorded as `skipped`, never sent for real).
     async fn dry_run(
         &self,
         id: &str,
         authorized: &Authorized,
-    ) -> Result<Option<String>, EngineError> {
+        indices: &[usize],
+    ) -> Result<Result<(), String>, EngineError> {
         let executor = &self.parts().executor;
-        for (index, action) in authorized.plan().actions.iter().enumerate() {
+        for &index in indices {
             let Err(err) = executor
                 .run(authorized, index, Mode::DryRun, self.now())
                 .await
@@ -182,6 +146,7 @@ impl Engine {
                 continue;
             };
             let why = format!("dry run of action {index} refused: {err}");
+            let action = &authorized.plan().actions[index];
             self.store()
                 .record_action(
                     id,
@@ -194,9 +159,16 @@ impl Engine {
                 )
                 .await?;
             self.report_action(id, authorized, index, false, &why);
-            return Ok(Some(why));
+            return Ok(Err(why));
         }
-        Ok(None)
+        Ok(Ok(()))
+    }
+
+    pub(super) async fn load_record(&self, id: &str) -> Result<IncidentRecord, EngineError> {
+        self.store()
+            .load(id)
+            .await?
+            .ok_or_else(|| EngineError::Missing(id.to_owned()))
     }
 
     /// The last check before anything is sent, against the world as it is now: policy, counting
@@ -322,7 +294,7 @@ impl Engine {
         })
     }
 
-    fn report_action(
+    pub(super) fn report_action(
         &self,
         id: &str,
         authorized: &Authorized,
@@ -341,7 +313,7 @@ impl Engine {
     }
 
     /// Runs the verifier and records its verdict: healthy resolves, anything else escalates.
-    async fn verify(&self, incident: &Incident) -> Result<(), EngineError> {
+    pub(super) async fn verify(&self, incident: &Incident) -> Result<(), EngineError> {
         let id = &incident.id;
         let record = self
             .store()
@@ -361,7 +333,7 @@ impl Engine {
         let verdict = self
             .parts()
             .verifier
-            .verify(incident, &watched, &record.evidence)
+            .verify(&record.incident, &watched, &record.evidence)
             .await;
         let value = verdict.to_record();
         self.store()
@@ -391,7 +363,12 @@ impl Engine {
     }
 
     /// An action failed: executing → failed → escalated.
-    async fn fail(&self, id: &str, state: IncidentState, why: &str) -> Result<(), EngineError> {
+    pub(super) async fn fail(
+        &self,
+        id: &str,
+        state: IncidentState,
+        why: &str,
+    ) -> Result<(), EngineError> {
         if matches!(state, IncidentState::Executing | IncidentState::Approved) {
             let current = self.store().load(id).await?.map(|r| r.incident.state);
             if current == Some(IncidentState::Approved) {

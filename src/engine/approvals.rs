@@ -54,7 +54,7 @@ impl Engine {
                                 .await;
                             if moved.is_ok() {
                                 let engine = self.clone();
-                                tasks.spawn(async move {
+                                self.spawn_incident(tasks, async move {
                                     if let Err(err) = engine.execute(&incident, authorized).await {
                                         tracing::error!(incident = %incident.id, error = %err, "execution stopped; it resumes on restart");
                                     }

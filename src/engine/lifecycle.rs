@@ -11,6 +11,7 @@ use crate::domain::incident::{Incident, IncidentState};
 use crate::domain::plan::Plan;
 use crate::domain::playbook::Playbook;
 use crate::domain::policy::{Escalation, downgrade};
+use crate::domain::signal::ObjectRef;
 use crate::pipeline::decide;
 use crate::store::{StoreError, kinds};
 
@@ -112,6 +113,7 @@ impl Engine {
             problems: gathered.problems.clone(),
         });
         let now = self.now();
+        let incident = &self.keep_workload(incident, gathered.workload, now).await?;
         let recent = store
             .recent_actions(now - parts.policy.lookback(), None)
             .await?;
@@ -153,6 +155,26 @@ impl Engine {
         )
         .await?;
         Ok(plan)
+    }
+
+    /// The incident with the workload the gatherer resolved, when its signal named none: the
+    /// store keeps it (signal and scope), so the plan, the escalation hold and the verifier
+    /// act on the workload, not on one pod.
+    async fn keep_workload(
+        &self,
+        incident: &Incident,
+        resolved: Option<ObjectRef>,
+        now: Timestamp,
+    ) -> Result<Incident, EngineError> {
+        let Some(workload) = resolved.filter(|_| incident.signal.workload.is_none()) else {
+            return Ok(incident.clone());
+        };
+        self.store()
+            .record_workload(&incident.id, &workload, now)
+            .await?;
+        let mut kept = incident.clone();
+        kept.signal.workload = Some(workload);
+        Ok(kept)
     }
 
     /// After an escalation on the same workload, a mutating plan becomes `notify`.

@@ -59,6 +59,20 @@ impl Limits {
         }
     }
 
+    /// Forgets every target and namespace whose budget is whole again: governor keeps a key per
+    /// target forever otherwise. The engine calls it on each poll.
+    pub fn forget_idle(&self) {
+        for limiter in [&self.target, &self.namespace] {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+
+    /// How many targets and namespaces are remembered.
+    pub fn remembered(&self) -> usize {
+        self.target.len() + self.namespace.len()
+    }
+
     /// Takes a slot for an action on `target` in `namespace`, waiting up to the configured
     /// bound; `Limited` when it would wait longer.
     pub async fn acquire(
@@ -112,6 +126,35 @@ mod tests {
             .acquire("shop/cart", Some("shop"), &settings)
             .await
             .expect("another target has its own budget");
+    }
+
+    #[tokio::test]
+    async fn targets_whose_budget_is_whole_again_are_forgotten() {
+        // 60 000 a minute: one slot comes back every millisecond.
+        let settings = LimitSettings {
+            per_target_per_minute: 60_000,
+            per_namespace_per_minute: 60_000,
+            max_wait_seconds: 0,
+        };
+        let limits = Limits::new(&settings);
+        for target in ["shop/a", "shop/b", "shop/c"] {
+            limits
+                .acquire(target, Some("shop"), &settings)
+                .await
+                .expect("within budget");
+        }
+        assert_eq!(limits.remembered(), 4, "three targets and one namespace");
+        let forgotten = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            loop {
+                limits.forget_idle();
+                if limits.remembered() == 0 {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        assert!(forgotten.is_ok(), "{} keys kept", limits.remembered());
     }
 
     #[tokio::test]

@@ -24,8 +24,10 @@ impl Gatherer for LiveGatherer {
                 .gather(&signal.target, signal.workload.as_ref(), spec)
                 .await;
             Gathered {
-                evidence: gathered.evidence,
                 problems: gathered.errors.iter().map(ToString::to_string).collect(),
+                evidence: gathered.evidence,
+                // What the owner chain led to: kept, not thrown away.
+                workload: gathered.workload,
             }
         })
     }

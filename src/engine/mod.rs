@@ -13,6 +13,7 @@ pub mod limits;
 pub mod live;
 mod pause;
 pub mod progress;
+mod resume;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -22,7 +23,7 @@ use futures::future::BoxFuture;
 use jiff::{SignedDuration, Timestamp};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{Semaphore, broadcast, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -31,7 +32,7 @@ use crate::domain::incident::{Incident, IncidentState};
 use crate::domain::plan::Plan;
 use crate::domain::playbook::EvidenceSpec;
 use crate::domain::policy::Policy;
-use crate::domain::signal::Signal;
+use crate::domain::signal::{ObjectRef, Signal};
 use crate::domain::verdict::Verdict;
 use crate::k8s::execute::Executor;
 use crate::rules::RuleSet;
@@ -47,6 +48,9 @@ pub struct Gathered {
     pub evidence: Evidence,
     /// What could not be (missing evidence is normal; it is recorded, not fatal).
     pub problems: Vec<String>,
+    /// The workload the evidence is about, when the gatherer resolved one the signal did not
+    /// name (the engine keeps it: the plan, the scope and the verification use it).
+    pub workload: Option<ObjectRef>,
 }
 
 /// Gathers evidence for an incident (the live gatherer in production).
@@ -87,6 +91,9 @@ pub struct EngineSettings {
     /// whatever the store says (`nightshift pause` / `nightshift resume` switch it for every
     /// daemon on the store). Authorized plans wait, and run once nothing holds them.
     pub paused: bool,
+    /// How many incidents are worked on at once (gathering, executing, verifying); the rest
+    /// wait their turn, recorded in the store. 1 – 1024.
+    pub max_concurrent_incidents: usize,
 }
 
 impl Default for EngineSettings {
@@ -98,6 +105,7 @@ impl Default for EngineSettings {
             limits: LimitSettings::default(),
             verification_time_scale: 1.0,
             paused: false,
+            max_concurrent_incidents: 32,
         }
     }
 }
@@ -140,6 +148,8 @@ pub struct Engine {
 struct Inner {
     parts: Parts,
     limits: Limits,
+    /// One permit per incident worked on at once.
+    permits: Arc<Semaphore>,
     progress: broadcast::Sender<Progress>,
     intake: Intake,
     /// Incidents whose authorized plan waits for the kill switch to be lifted.
@@ -155,6 +165,9 @@ impl Engine {
         Engine {
             inner: Arc::new(Inner {
                 limits: Limits::new(&parts.settings.limits),
+                permits: Arc::new(Semaphore::new(
+                    parts.settings.max_concurrent_incidents.max(1),
+                )),
                 intake: Intake::new(parts.store.clone(), parts.rules.clone()),
                 parts,
                 progress,
@@ -215,6 +228,7 @@ impl Engine {
                     None => break,
                 },
                 _ = poll.tick() => {
+                    self.inner.limits.forget_idle();
                     if let Err(err) = self.poll_approvals(self.now(), &mut tasks).await {
                         tracing::warn!(error = %err, "polling approvals failed");
                     }
@@ -247,7 +261,9 @@ impl Engine {
         match self.open(signal, now).await {
             Ok(Some(incident)) => {
                 let engine = self.clone();
-                tasks.spawn(async move { engine.drive(incident, IncidentState::Open).await });
+                self.spawn_incident(tasks, async move {
+                    engine.drive(incident, IncidentState::Open).await;
+                });
             }
             Ok(None) => {}
             Err(err) => tracing::error!(error = %err, "could not open an incident"),
@@ -271,6 +287,22 @@ impl Engine {
         Ok(opened)
     }
 
+    /// Runs one incident's work in `tasks` once a permit is free (at most
+    /// `max_concurrent_incidents` at a time; the others wait, their state safe in the store).
+    fn spawn_incident(
+        &self,
+        tasks: &mut JoinSet<()>,
+        work: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        let permits = self.inner.permits.clone();
+        tasks.spawn(async move {
+            let Ok(_permit) = permits.acquire_owned().await else {
+                return;
+            };
+            work.await;
+        });
+    }
+
     fn forget_seen(&self) {
         self.inner.intake.forget_seen();
     }
@@ -278,6 +310,10 @@ impl Engine {
     /// Picks up every unfinished incident after a restart.
     async fn resume(&self, tasks: &mut JoinSet<()>) -> Result<(), StoreError> {
         use IncidentState::{Approved, Diagnosed, Executing, Failed, Open, Verifying};
+        // A store written by an older `replay --record` holds replays as `diagnosed`.
+        for id in self.store().retire_old_replays(self.now()).await? {
+            tracing::warn!(incident = %id, "not resumed: it was recorded by a replay");
+        }
         let unfinished = self
             .store()
             .incidents_in(&[Open, Diagnosed, Approved, Executing, Verifying, Failed])
@@ -289,7 +325,9 @@ impl Engine {
             tracing::info!(incident = %summary.id, state = %summary.state, "resuming");
             let engine = self.clone();
             let state = summary.state;
-            tasks.spawn(async move { engine.drive(record.incident, state).await });
+            self.spawn_incident(tasks, async move {
+                engine.drive(record.incident, state).await;
+            });
         }
         Ok(())
     }

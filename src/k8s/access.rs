@@ -40,6 +40,11 @@ pub const EXECUTOR: &[ApiAccess] = &[
     access("", "nodes", "list"),
     // cronjob.suspend.
     access("batch", "cronjobs", "patch"),
+    // After a restart, whether an action claimed before it was applied (`Executor::observe`):
+    // the pod of pod.delete, the node of node.cordon, the CronJob of cronjob.suspend.
+    access("", "pods", "get"),
+    access("", "nodes", "get"),
+    access("batch", "cronjobs", "get"),
 ];
 
 /// The live gatherer (`k8s::collect`): the incident's objects, their owners, events and logs.
@@ -101,6 +106,13 @@ pub const WATCHERS: &[ApiAccess] = &[
     access("batch", "jobs", "watch"),
     access("", "persistentvolumeclaims", "list"),
     access("", "persistentvolumeclaims", "watch"),
+    // A signal's workload, named before it is fingerprinted, when the caches do not know it
+    // yet: the pod's owner chain (an Event can come before the pod watcher's first list), or,
+    // for a pod already deleted, the ReplicaSet or Job its name points to, confirmed by reading
+    // it.
+    access("", "pods", "get"),
+    access("apps", "replicasets", "get"),
+    access("batch", "jobs", "get"),
 ];
 
 /// Every component and its declaration.

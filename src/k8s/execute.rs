@@ -2,37 +2,30 @@
 //! `domain::approval`), re-checks each action against its schema, then calls the apiserver with
 //! fieldManager `nightshift` — first as a server-side dry run, then for real.
 //!
-//! `deployment.rollback` behaves like `kubectl rollout undo`: the Deployment's pod template
-//! becomes the template of the ReplicaSet with the target revision, minus `pod-template-hash`,
-//! and its annotations become that ReplicaSet's (so `kubernetes.io/change-cause` says what is
-//! running again), but for the deployment controller's own bookkeeping ones, which stay.
+//! `deployment.rollback` is in [`rollback`]; after a restart, [`Executor::observe`] tells from
+//! the cluster whether an action claimed before the stop was applied.
 //! `deployment.restart` and `node.uncordon` send what `kubectl rollout restart` and
 //! `kubectl uncordon` send.
 
 use jiff::Timestamp;
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::{Value, json};
 
 use crate::domain::approval::Authorized;
 use crate::domain::catalog::{Tool, validate_params};
 use crate::domain::plan::Action;
 
+mod applied;
+mod rollback;
+
+pub use applied::Observed;
+pub use rollback::{MAX_REPLICASETS, selector_query};
+
 /// nightshift's field manager on every mutation.
 pub const FIELD_MANAGER: &str = "nightshift";
-
-/// Annotations a rollback leaves as the Deployment has them instead of taking the ReplicaSet's
-/// (kubectl's `annotationsToSkip`): the controller's bookkeeping, and kubectl's own.
-const ROLLBACK_KEEPS: &[&str] = &[
-    "kubectl.kubernetes.io/last-applied-configuration",
-    "deployment.kubernetes.io/revision",
-    "deployment.kubernetes.io/revision-history",
-    "deployment.kubernetes.io/desired-replicas",
-    "deployment.kubernetes.io/max-replicas",
-    "deprecated.deployment.rollback.to",
-];
 
 /// Dry run or for real.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,113 +214,6 @@ impl Executor {
         api.patch(name, &patch_params(mode), &patch).await?;
         Ok(Outcome::Done(format!("{} {ns}/{name}", action.tool)))
     }
-
-    async fn rollback(&self, action: &Action, mode: Mode) -> Result<Outcome, ExecError> {
-        let (ns, name) = (str_param(action, "namespace")?, str_param(action, "name")?);
-        let deployments: Api<Deployment> = Api::namespaced(self.client.clone(), ns);
-        let deployment = deployments.get(name).await?;
-        if deployment.spec.paused == Some(true) {
-            return Err(ExecError::Precondition(format!(
-                "{ns}/{name} is paused: a rollback would not roll out until it is resumed"
-            )));
-        }
-        let selector = deployment
-            .spec
-            .selector
-            .match_labels
-            .as_ref()
-            .map(|labels| {
-                labels
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .unwrap_or_default();
-        let sets: Api<ReplicaSet> = Api::namespaced(self.client.clone(), ns);
-        let owned = sets.list(&ListParams::default().labels(&selector)).await?;
-        let uid = deployment.metadata.uid.clone();
-        let revision = |rs: &ReplicaSet| -> Option<i64> {
-            rs.metadata
-                .annotations
-                .as_ref()?
-                .get("deployment.kubernetes.io/revision")?
-                .parse()
-                .ok()
-        };
-        let mut revisions: Vec<(i64, &ReplicaSet)> = owned
-            .items
-            .iter()
-            .filter(|rs| {
-                rs.metadata
-                    .owner_references
-                    .iter()
-                    .flatten()
-                    .any(|o| Some(&o.uid) == uid.as_ref())
-            })
-            .filter_map(|rs| revision(rs).map(|r| (r, rs)))
-            .collect();
-        revisions.sort_by_key(|(r, _)| *r);
-        let wanted = match action.params.get("to_revision").and_then(Value::as_i64) {
-            Some(r) => r,
-            None => revisions
-                .iter()
-                .rev()
-                .nth(1)
-                .map(|(r, _)| *r)
-                .ok_or_else(|| {
-                    ExecError::Precondition(format!("{ns}/{name} has no previous revision"))
-                })?,
-        };
-        let (_, source) = revisions
-            .iter()
-            .find(|(r, _)| *r == wanted)
-            .ok_or_else(|| {
-                ExecError::Precondition(format!("{ns}/{name} has no revision {wanted}"))
-            })?;
-        let mut template =
-            source.spec.template.clone().ok_or_else(|| {
-                ExecError::Precondition(format!("revision {wanted} has no template"))
-            })?;
-        if let Some(labels) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
-            labels.remove("pod-template-hash");
-        }
-        if serde_json::to_value(&template).ok()
-            == serde_json::to_value(&deployment.spec.template).ok()
-        {
-            return Ok(Outcome::Unchanged(format!(
-                "{ns}/{name} already runs the template of revision {wanted}"
-            )));
-        }
-        let annotations = rollback_annotations(&deployment, source);
-        let patch: json_patch::Patch = serde_json::from_value(json!([
-            {"op": "replace", "path": "/spec/template", "value": template},
-            // `add` replaces an existing member and also works when there is none.
-            {"op": "add", "path": "/metadata/annotations", "value": annotations},
-        ]))
-        .map_err(|e| ExecError::Precondition(format!("building the rollback patch: {e}")))?;
-        deployments
-            .patch(name, &patch_params(mode), &Patch::Json::<()>(patch))
-            .await?;
-        Ok(Outcome::Done(format!(
-            "rolled back {ns}/{name} to revision {wanted}"
-        )))
-    }
-}
-
-/// The annotations a rollback gives the Deployment: the ReplicaSet's, but for
-/// [`ROLLBACK_KEEPS`], which stay as the Deployment has them.
-fn rollback_annotations(
-    deployment: &Deployment,
-    source: &ReplicaSet,
-) -> std::collections::BTreeMap<String, String> {
-    let keep = |k: &String| ROLLBACK_KEEPS.contains(&k.as_str());
-    let own = deployment.metadata.annotations.iter().flatten();
-    let from_revision = source.metadata.annotations.iter().flatten();
-    own.filter(|(k, _)| keep(k))
-        .chain(from_revision.filter(|(k, _)| !keep(k)))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
 }
 
 /// Why a plan did not run.

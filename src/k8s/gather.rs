@@ -166,9 +166,9 @@ pub fn gather(
 }
 
 /// The pods whose logs become evidence: the first [`MAX_LOGGED_PODS`] in scope order that have
-/// any log at hand. The live gatherer fetches logs for [`crate::k8s::scope::Scope::logged_pods`] only, so there
-/// it picks the same pods; a recording may hold logs for other pods of the workload than the
-/// ones listed first, and those are read rather than none.
+/// any log at hand. The live gatherer reads logs in the same order and stops at the same count,
+/// so both pick the same pods; a pod with no log yet (Pending, never started) gives way to the
+/// next rather than leaving the evidence without logs.
 fn pods_with_logs<'a>(pods: &[&'a Pod], logs: &LogSet) -> Vec<&'a Pod> {
     let has_logs = |pod: &Pod| {
         pod.metadata

@@ -15,7 +15,7 @@ use crate::k8s::objects::{ObjectSet, find};
 
 /// At most this many pods besides the target.
 pub const MAX_SIBLINGS: usize = 4;
-/// Logs are read for at most this many pods (the target and one sibling).
+/// Logs are read for at most this many pods: the first in scope order that have any.
 pub const MAX_LOGGED_PODS: usize = 2;
 
 /// What the evidence about one target covers.
@@ -32,13 +32,6 @@ pub struct Scope<'a> {
     pub claims: BTreeSet<String>,
     /// `(kind, name)` of ConfigMaps and Secrets the pods reference.
     pub config_refs: BTreeSet<(String, String)>,
-}
-
-impl Scope<'_> {
-    /// The pods whose container logs are read.
-    pub fn logged_pods(&self) -> impl Iterator<Item = &Pod> {
-        self.pods.iter().copied().take(MAX_LOGGED_PODS)
-    }
 }
 
 /// The scope of the evidence about `target` in `set`.
@@ -252,6 +245,5 @@ spec: {containers: [{name: x, image: x}]}
             .map(|(k, n)| format!("{k}/{n}"))
             .collect();
         assert_eq!(refs, vec!["ConfigMap/api-env", "Secret/api-secrets"]);
-        assert_eq!(scope.logged_pods().count(), 1);
     }
 }

@@ -1,65 +1,49 @@
 //! Recording replayed incidents in the store, so they can be listed, reported and audited like
-//! live ones. Dedup and cooldown are decided by the rule, as for live signals.
+//! live ones — and never acted on. A replayed incident is stored in the terminal state
+//! `replayed` from the start: the engine never resumes, pages or executes it, the store refuses
+//! approvals and actions on it, and it holds no fingerprint (a live signal for the same workload
+//! is judged as if the replay had never been recorded).
 
 use jiff::Timestamp;
 
 use crate::domain::incident::{Incident, IncidentState};
-use crate::domain::rule::{Admission, admit};
 use crate::replay::Outcome;
-use crate::rules::RuleSet;
 use crate::store::{Store, StoreError};
 
 /// What happened to one outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorded {
-    /// A new incident with this id.
-    Opened(String),
-    /// Joined (or duplicated) the incident with this id.
-    Joined(String),
-    /// Held by the rule's cooldown until then.
-    Cooldown(Timestamp),
+    /// Stored as a new replayed incident with this id.
+    Replayed(String),
+    /// The same replay was already stored under this id (same fingerprint, same instant).
+    AlreadyRecorded(String),
     /// No rule matched.
     NoIncident,
 }
 
-/// Records an outcome. The incident ends in `diagnosed`: replay never pages or executes.
+/// Records an outcome as a replayed incident: its evidence, diagnosis and plan, in state
+/// `replayed`.
 pub async fn record(
     store: &Store,
-    rules: &RuleSet,
     outcome: &Outcome,
     now: Timestamp,
 ) -> Result<Recorded, StoreError> {
     let Some(i) = &outcome.incident else {
         return Ok(Recorded::NoIncident);
     };
-    let Some(rule) = rules
-        .rules
-        .iter()
-        .map(|r| &r.rule)
-        .find(|r| r.name == i.rule)
-    else {
-        return Ok(Recorded::NoIncident);
-    };
-    let existing = store.latest_by_fingerprint(&i.fingerprint).await?;
-    match admit(rule, existing.as_ref(), now) {
-        Admission::Open => {}
-        Admission::Group(id) | Admission::Duplicate(id) => return Ok(Recorded::Joined(id)),
-        Admission::Cooldown(until) => return Ok(Recorded::Cooldown(until)),
-    }
     let incident = Incident {
-        id: Incident::id_for(&i.fingerprint, now),
+        id: Incident::id_for(&format!("replay/{}", i.fingerprint), now),
         rule: i.rule.clone(),
         severity: i.severity,
         fingerprint: i.fingerprint.clone(),
         target: i.signal.target.clone(),
         playbook: i.playbook.clone(),
-        state: IncidentState::Open,
+        state: IncidentState::Replayed,
         opened_at: now,
         signal: i.signal.clone(),
     };
     match store.insert_incident(&incident).await {
-        // Another writer opened it between our lookup and insert: join it.
-        Err(StoreError::AlreadyOpen { id, .. }) => return Ok(Recorded::Joined(id)),
+        Err(StoreError::DuplicateIncident(id)) => return Ok(Recorded::AlreadyRecorded(id)),
         other => other?,
     }
     store
@@ -69,8 +53,5 @@ pub async fn record(
         .record_diagnosis(&incident.id, &i.diagnosis, now)
         .await?;
     store.record_plan(&incident.id, &i.plan, now).await?;
-    store
-        .transition(&incident.id, IncidentState::Diagnosed, "replay", now)
-        .await?;
-    Ok(Recorded::Opened(incident.id))
+    Ok(Recorded::Replayed(incident.id))
 }

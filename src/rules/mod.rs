@@ -2,6 +2,8 @@
 //! `file:line:column: what was expected`; a set with any error is refused whole, and a holder
 //! that reloads keeps its previous good set.
 
+mod bounds;
+mod digest;
 mod locate;
 mod validate;
 
@@ -10,6 +12,8 @@ use std::path::{Path, PathBuf};
 use crate::domain::playbook::Playbook;
 use crate::domain::rule::{Rule, RuleFile};
 
+pub use bounds::{MAX_LOG_MAX_BYTES, MAX_LOG_TAIL_LINES};
+pub use digest::digest;
 pub use locate::locate;
 
 /// One problem in one file.
@@ -107,6 +111,7 @@ impl RuleSet {
             });
         }
         errors.extend(validate::validate(&set, &playbook_files, &texts));
+        errors.extend(bounds::validate(&set.playbooks, &playbook_files, &texts));
         if errors.is_empty() {
             Ok(set)
         } else {
@@ -207,16 +212,31 @@ pub struct RulesHolder {
     rules_dir: PathBuf,
     playbooks_dir: PathBuf,
     current: std::sync::Arc<RuleSet>,
+    /// The [`digest`] of the files last loaded or tried.
+    seen: String,
+}
+
+/// What [`RulesHolder::reload_if_changed`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reload {
+    /// The files are as last loaded or tried: nothing was done.
+    Unchanged,
+    /// The changed files loaded: the new set is in force.
+    Reloaded,
+    /// The changed files have errors: the previous set stays in force.
+    Failed(LoadErrors),
 }
 
 impl RulesHolder {
     /// Loads the first set; fails if it has errors (there is nothing to fall back to).
     pub fn load(rules_dir: &Path, playbooks_dir: &Path) -> Result<RulesHolder, LoadErrors> {
+        let seen = digest(rules_dir, playbooks_dir);
         let set = RuleSet::load(rules_dir, playbooks_dir)?;
         Ok(RulesHolder {
             rules_dir: rules_dir.to_owned(),
             playbooks_dir: playbooks_dir.to_owned(),
             current: std::sync::Arc::new(set),
+            seen,
         })
     }
 
@@ -233,6 +253,20 @@ impl RulesHolder {
     /// The current set.
     pub fn current(&self) -> std::sync::Arc<RuleSet> {
         self.current.clone()
+    }
+
+    /// Reloads from disk when the files' contents changed since they were last loaded or tried
+    /// (a read or a touch is no change; the same broken files are not tried twice).
+    pub fn reload_if_changed(&mut self) -> Reload {
+        let now = digest(&self.rules_dir, &self.playbooks_dir);
+        if now == self.seen {
+            return Reload::Unchanged;
+        }
+        self.seen = now;
+        match self.reload() {
+            Ok(()) => Reload::Reloaded,
+            Err(errors) => Reload::Failed(errors),
+        }
     }
 
     /// Reloads from disk. On errors the previous set stays in force and the errors are returned.

@@ -11,7 +11,7 @@ use sqlx::Row;
 
 use super::audit::{self, Entry, kinds};
 use super::error::{Context, Result};
-use super::incidents::current_state;
+use super::incidents::live_state;
 use super::records::{NIGHTSHIFT, recorded_plan};
 use super::{Store, StoreError, from_json, millis, timestamp, to_json};
 use crate::domain::catalog::Tool;
@@ -32,6 +32,9 @@ pub enum ActionOutcome {
     Failed,
     /// Not attempted (policy, rate limit, an earlier action failed).
     Skipped,
+    /// Claimed before a restart, and the cluster cannot tell whether it was applied: it is not
+    /// sent again and the incident escalates.
+    Unknown,
 }
 
 impl ActionOutcome {
@@ -42,14 +45,21 @@ impl ActionOutcome {
             ActionOutcome::Succeeded => "succeeded",
             ActionOutcome::Failed => "failed",
             ActionOutcome::Skipped => "skipped",
+            ActionOutcome::Unknown => "unknown",
         }
     }
 
     /// Parses a stored name.
     pub fn parse(s: &str) -> Option<ActionOutcome> {
-        [Self::Started, Self::Succeeded, Self::Failed, Self::Skipped]
-            .into_iter()
-            .find(|outcome| outcome.as_str() == s)
+        [
+            Self::Started,
+            Self::Succeeded,
+            Self::Failed,
+            Self::Skipped,
+            Self::Unknown,
+        ]
+        .into_iter()
+        .find(|outcome| outcome.as_str() == s)
     }
 }
 
@@ -79,7 +89,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<Recorded> {
         let mut tx = self.begin_write().await?;
-        current_state(&mut tx, id).await?;
+        live_state(&mut tx, id).await?;
         let plan = recorded_plan(&mut tx, id, plan_hash).await?;
         match plan.actions.get(index) {
             None => {
@@ -149,7 +159,7 @@ impl Store {
             return Err(not_started());
         }
         let mut tx = self.begin_write().await?;
-        current_state(&mut tx, id).await?;
+        live_state(&mut tx, id).await?;
         let updated = sqlx::query(
             "UPDATE actions SET outcome = $1, detail = $2, at = $3 WHERE incident_id = $4 \
              AND plan_hash = $5 AND action_index = $6 AND outcome = $7",

@@ -49,6 +49,8 @@ pub mod kinds {
     pub const NIGHTSHIFT_RESUMED: &str = "nightshift.resumed";
     /// An authorized plan waits because nightshift is paused; it runs once resumed.
     pub const EXECUTION_HELD: &str = "execution.held";
+    /// The gatherer named the workload of an incident whose signal did not; it was kept.
+    pub const WORKLOAD_RESOLVED: &str = "incident.workload_resolved";
 }
 
 /// One audit row.

@@ -127,6 +127,10 @@ pub enum StoreError {
         /// The index given.
         index: usize,
     },
+    /// An approval or action on an incident recorded by `nightshift replay`: a replay is
+    /// evidence from a fixture, never a reason to change the cluster.
+    #[error("incident {0} was recorded by a replay: it is never approved or executed")]
+    Replayed(String),
     /// A value could not be serialized for storage.
     #[error("cannot serialize {what}: {source}")]
     Serialize {
@@ -171,6 +175,7 @@ impl StoreError {
             StoreError::UnknownAction { .. } => "unknown_action",
             StoreError::ActionMismatch { .. } => "action_mismatch",
             StoreError::ActionNotStarted { .. } => "action_not_started",
+            StoreError::Replayed(_) => "replayed",
             StoreError::Serialize { .. } => "serialize",
             StoreError::Corrupt { .. } => "corrupt",
             StoreError::Database { .. } => "database",

@@ -9,10 +9,10 @@ use sqlx::{AnyConnection, Row};
 
 use super::audit::{self, Entry, kinds};
 use super::error::{Context, Result, is_unique_violation};
-use super::{Store, StoreError, millis, timestamp, to_json};
+use super::{Store, StoreError, from_json, millis, timestamp, to_json};
 use crate::domain::incident::{Incident, IncidentState, Severity};
 use crate::domain::rule::Existing;
-use crate::domain::signal::ObjectRef;
+use crate::domain::signal::{ObjectRef, Signal};
 
 /// One line of the incident list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,6 +84,15 @@ pub(crate) fn parse_state(s: &str, what: &str) -> Result<IncidentState> {
         what: what.to_owned(),
         reason: format!("unknown state `{s}`"),
     })
+}
+
+/// Like [`current_state`], and fails with [`StoreError::Replayed`] for a replayed incident: what
+/// approvals and actions call, so nothing can be approved or run for one.
+pub(crate) async fn live_state(conn: &mut AnyConnection, id: &str) -> Result<IncidentState> {
+    match current_state(conn, id).await? {
+        IncidentState::Replayed => Err(StoreError::Replayed(id.to_owned())),
+        state => Ok(state),
+    }
 }
 
 /// Fails with [`StoreError::UnknownIncident`] unless the incident exists; returns its state.
@@ -226,11 +235,12 @@ impl Store {
         row.as_ref().map(decode_summary).transpose()
     }
 
-    /// The newest incident with this fingerprint, for [`crate::domain::rule::admit`].
+    /// The newest incident with this fingerprint, for [`crate::domain::rule::admit`]. A
+    /// replayed incident holds no fingerprint: it is never returned.
     pub async fn latest_by_fingerprint(&self, fingerprint: &str) -> Result<Option<Existing>> {
         let row = sqlx::query(&format!(
             "SELECT {SUMMARY_COLUMNS} FROM incidents WHERE fingerprint = $1 \
-             ORDER BY opened_at DESC, id DESC LIMIT 1"
+             AND state <> 'replayed' ORDER BY opened_at DESC, id DESC LIMIT 1"
         ))
         .bind(fingerprint)
         .fetch_optional(&self.pool)
@@ -298,6 +308,47 @@ impl Store {
         tx.commit().await.context("committing a state transition")?;
         tracing::info!(incident = %id, %from, %to, actor, "incident transitioned");
         Ok(from)
+    }
+
+    /// Keeps the workload the gatherer resolved for an incident whose signal named none: the
+    /// stored signal and the scope column take it, audited. Does nothing when the signal
+    /// already names a workload.
+    pub async fn record_workload(
+        &self,
+        id: &str,
+        workload: &ObjectRef,
+        now: Timestamp,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let text: Option<String> = sqlx::query_scalar("SELECT signal FROM incidents WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .context("reading an incident's signal")?;
+        let text = text.ok_or_else(|| StoreError::UnknownIncident(id.to_owned()))?;
+        let mut signal: Signal = from_json(&text, &format!("signal of incident {id}"))?;
+        if signal.workload.is_some() {
+            return Ok(());
+        }
+        signal.workload = Some(workload.clone());
+        sqlx::query("UPDATE incidents SET signal = $1, scope = $2 WHERE id = $3")
+            .bind(to_json(&signal, "the incident's signal")?)
+            .bind(workload.to_string())
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .context("keeping an incident's workload")?;
+        let entry = Entry {
+            incident_id: Some(id),
+            kind: kinds::WORKLOAD_RESOLVED,
+            actor: "nightshift",
+            detail: json!({"workload": workload.to_string()}),
+            at: now,
+        };
+        audit::append(&mut tx, self.backend, entry).await?;
+        tx.commit()
+            .await
+            .context("committing an incident's workload")
     }
 
     /// The newest `limit` incidents, newest first.

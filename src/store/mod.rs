@@ -17,6 +17,7 @@ mod incidents;
 mod load;
 mod pause;
 mod records;
+mod replayed;
 
 use std::time::Duration;
 

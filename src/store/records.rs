@@ -7,10 +7,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::AnyConnection;
 
+use super::actions::Recorded;
 use super::audit::{self, Entry, kinds};
 use super::error::{Context, Result};
-use super::incidents::current_state;
-use super::{Store, StoreError, from_json, millis, to_json};
+use super::incidents::{current_state, live_state};
+use super::{Backend, Store, StoreError, from_json, millis, to_json};
 use crate::domain::diagnosis::Diagnosis;
 use crate::domain::evidence::Evidence;
 use crate::domain::plan::Plan;
@@ -179,7 +180,10 @@ impl Store {
     }
 
     /// Records a decision on the plan with `plan_hash`. Refused with
-    /// [`StoreError::UnknownPlan`] unless that plan was recorded for this incident.
+    /// [`StoreError::UnknownPlan`] unless that plan was recorded for this incident, and with
+    /// [`StoreError::Replayed`] for a replayed incident. The same decision on the same plan a
+    /// second time writes nothing — no row, no audit entry — and says so with
+    /// [`Recorded::AlreadyRecorded`].
     pub async fn record_approval(
         &self,
         id: &str,
@@ -187,10 +191,31 @@ impl Store {
         decision: Decision,
         actor: &str,
         now: Timestamp,
-    ) -> Result<()> {
+    ) -> Result<Recorded> {
         let mut tx = self.begin_write().await?;
-        current_state(&mut tx, id).await?;
+        if self.backend == Backend::Postgres {
+            // Two answers racing on PostgreSQL: the second waits here, then sees the first.
+            sqlx::query("SELECT id FROM incidents WHERE id = $1 FOR UPDATE")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .context("locking an incident to record a decision")?;
+        }
+        live_state(&mut tx, id).await?;
         recorded_plan(&mut tx, id, plan_hash).await?;
+        let earlier: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM approvals WHERE incident_id = $1 AND plan_hash = $2 \
+             AND decision = $3",
+        )
+        .bind(id)
+        .bind(plan_hash)
+        .bind(decision.as_str())
+        .fetch_one(&mut *tx)
+        .await
+        .context("looking for an earlier decision")?;
+        if earlier > 0 {
+            return Ok(Recorded::AlreadyRecorded);
+        }
         sqlx::query(
             "INSERT INTO approvals (incident_id, plan_hash, decision, actor, at) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -211,7 +236,8 @@ impl Store {
             at: now,
         };
         audit::append(&mut tx, self.backend, entry).await?;
-        tx.commit().await.context("committing an approval")
+        tx.commit().await.context("committing an approval")?;
+        Ok(Recorded::Recorded)
     }
 
     /// Stores a verification verdict (whatever the verifier reports, as JSON).

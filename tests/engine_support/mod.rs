@@ -36,6 +36,7 @@ impl Gatherer for FixtureGatherer {
             Gathered {
                 evidence: self.0.clone(),
                 problems: vec![],
+                workload: None,
             }
         })
     }
@@ -133,12 +134,23 @@ impl World {
 
     /// An engine under `policy` with `settings`.
     pub fn engine_with_settings(&self, policy: Policy, settings: EngineSettings) -> Engine {
+        let gatherer = Arc::new(FixtureGatherer(self.evidence.clone()));
+        self.engine_with_gatherer(policy, settings, gatherer)
+    }
+
+    /// An engine under `policy` with `settings` and `gatherer`.
+    pub fn engine_with_gatherer(
+        &self,
+        policy: Policy,
+        settings: EngineSettings,
+        gatherer: Arc<dyn Gatherer>,
+    ) -> Engine {
         Engine::new(Parts {
             store: self.store.clone(),
             rules: Arc::new(Mutex::new(self.rules.clone())),
             policy,
             executor: Executor::new(self.client.clone()),
-            gatherer: Arc::new(FixtureGatherer(self.evidence.clone())),
+            gatherer,
             verifier: self.verdict.clone(),
             settings,
             // The recorded incident happened at the fixture's time; tests may move the clock.

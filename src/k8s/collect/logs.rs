@@ -14,16 +14,23 @@ use kube::api::LogParams;
 
 use super::fetch::{Absent, Fetch};
 use crate::domain::playbook::EvidenceSpec;
+use crate::k8s::scope::MAX_LOGGED_PODS;
 
 /// How many times the evidence budget `limitBytes` allows.
 const READ_FACTOR: usize = 2;
 
-/// Reads the logs of `pods` (already bounded by the scope).
+/// Reads the logs of the first [`MAX_LOGGED_PODS`] of `pods` (the scope's, in its order) that
+/// have any, as the pure gatherer picks them.
 pub(super) async fn read(f: &mut Fetch, pods: &[Pod], spec: &EvidenceSpec) {
+    let mut logged = 0;
     for pod in pods {
+        if logged == MAX_LOGGED_PODS {
+            break;
+        }
         let (Some(ns), Some(name)) = (&pod.metadata.namespace, &pod.metadata.name) else {
             continue;
         };
+        let before = f.logs.len();
         for (container, status) in containers(pod)
             .into_iter()
             .take(f.limits.max_log_containers)
@@ -49,6 +56,7 @@ pub(super) async fn read(f: &mut Fetch, pods: &[Pod], spec: &EvidenceSpec) {
                 }
             }
         }
+        logged += usize::from(f.logs.len() > before);
     }
 }
 

@@ -56,6 +56,7 @@ pub(super) async fn run(f: &mut Fetch, spec: &EvidenceSpec) {
 /// What the evidence will cover, from the objects fetched so far.
 struct Needs {
     about: Vec<(String, String)>,
+    /// The pods in scope order; logs are read from the first that have them.
     logged: Vec<Pod>,
     nodes: Vec<String>,
     claims: Vec<String>,
@@ -68,7 +69,7 @@ impl Needs {
         let scope = scope(&f.set, &f.target, f.workload.as_ref(), spec);
         Needs {
             about: scope.about.iter().cloned().collect(),
-            logged: scope.logged_pods().cloned().collect(),
+            logged: scope.pods.iter().map(|p| (*p).clone()).collect(),
             nodes: scope.nodes.iter().cloned().collect(),
             claims: scope.claims.iter().cloned().collect(),
             config_maps: scope

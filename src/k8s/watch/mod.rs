@@ -1,7 +1,9 @@
 //! Watchers → signals. One kube-runtime watcher per resource (pods, events, deployments,
 //! replicasets, jobs, nodes, persistentvolumeclaims), each object through the pure detectors
-//! in [`detect`](crate::k8s::detect). Reflector stores are kept only where current state is
-//! needed to name a pod's workload (ReplicaSets → Deployment, Jobs → CronJob). A re-list
+//! in [`detect`](crate::k8s::detect). What names a pod's workload is kept, and only that: each
+//! ReplicaSet's and Job's controller and pod-template-hash, each pod's workload ([`Owned`]);
+//! what the caches do not know yet is asked of the apiserver before a signal leaves
+//! ([`resolve`]), so it is fingerprinted by its workload. A re-list
 //! replays every object: dedup happens in the engine and the store, never here. Pods, claims
 //! and Deployments that wait on the clock (not Ready yet, Pending, short of replicas) are kept
 //! in [`Rechecks`] until their time and looked at again then, since a stuck object may never
@@ -9,6 +11,7 @@
 //! deletion (a re-list forgets what it no longer shows).
 
 mod objects;
+mod resolve;
 mod synced;
 
 use std::collections::{HashMap, HashSet};
@@ -19,7 +22,7 @@ use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Event, Node, PersistentVolumeClaim, Pod};
-use kube::runtime::reflector::{self, Store};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::runtime::watcher::{self, Event as WatchEvent};
 use kube::runtime::{WatchStreamExt, watcher as watch};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -29,8 +32,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::scope::NamespaceScope;
 use crate::domain::signal::{ObjectRef, Signal};
-use crate::k8s::events;
 use crate::k8s::recheck::Rechecks;
+use crate::k8s::{events, facts};
 use objects::Short;
 pub use synced::Synced;
 
@@ -44,15 +47,43 @@ const RECHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// An object's namespace and name.
 type Key = (String, String);
 
+/// What the watchers keep of a ReplicaSet or a Job: its controller's kind and name, and its
+/// `pod-template-hash` label — all that naming a pod's workload needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Owned {
+    controller: Option<(String, String)>,
+    template_hash: Option<String>,
+}
+
+impl Owned {
+    fn of(meta: &ObjectMeta) -> Owned {
+        Owned {
+            controller: facts::controller(meta).map(|o| (o.kind.clone(), o.name.clone())),
+            template_hash: meta
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("pod-template-hash"))
+                .cloned(),
+        }
+    }
+}
+
+/// Objects kept by key.
+type Cache<V> = Arc<Mutex<HashMap<Key, V>>>;
+
 /// What the watchers share: the scope, the caches that name workloads, the objects that wait
 /// on the clock, and the signal sink.
 #[derive(Clone)]
 pub struct Watch {
+    client: Client,
     scope: Arc<NamespaceScope>,
-    replica_sets: Store<ReplicaSet>,
-    jobs: Store<Job>,
-    /// Pod (namespace, name) → its workload, for events about pods.
-    pods: Arc<Mutex<HashMap<Key, ObjectRef>>>,
+    replica_sets: Cache<Owned>,
+    jobs: Cache<Owned>,
+    /// Pod (namespace, name) → its workload (`None`: the pod has no owner), for events about
+    /// pods. A pod whose owner the caches did not know is not here.
+    pods: Cache<Option<ObjectRef>>,
+    /// What the apiserver said lately about the workload of pods the caches did not know.
+    answers: Cache<(std::time::Instant, Option<ObjectRef>)>,
     /// Pods to look at again when their time comes.
     rechecks: Arc<Mutex<Rechecks>>,
     /// Claims to look at again when their time comes.
@@ -94,12 +125,12 @@ pub async fn run_reporting(
     shutdown: CancellationToken,
     synced: Synced,
 ) {
-    let (rs_store, rs_writer) = reflector::store::<ReplicaSet>();
-    let (job_store, job_writer) = reflector::store::<Job>();
     let watch = Watch {
+        client: client.clone(),
         scope: Arc::new(scope),
-        replica_sets: rs_store,
-        jobs: job_store,
+        replica_sets: Arc::default(),
+        jobs: Arc::default(),
+        answers: Arc::default(),
         pods: Arc::default(),
         rechecks: Arc::default(),
         claim_rechecks: Arc::default(),
@@ -109,11 +140,10 @@ pub async fn run_reporting(
     register_all(&synced);
     let nothing = Watch::prune_nothing;
     let (w, s) = (&watch, &synced);
-    let rs = stream::<ReplicaSet>(&client).reflect(rs_writer);
-    let jobs = stream::<Job>(&client).reflect(job_writer);
+    let (rs, jobs) = (stream::<ReplicaSet>(&client), stream::<Job>(&client));
     let tasks = [
-        spawn(rs, w, Watch::replica_set, nothing, s),
-        spawn(jobs, w, Watch::job, nothing, s),
+        spawn(rs, w, Watch::replica_set, Watch::prune_replica_sets, s),
+        spawn(jobs, w, Watch::job, Watch::prune_jobs, s),
         spawn(stream::<Pod>(&client), w, Watch::pod, Watch::prune_pods, s),
         spawn(stream::<Event>(&client), w, Watch::event, nothing, s),
         spawn(
@@ -226,7 +256,8 @@ where
         if !watch.scope.allows(object.meta().namespace.as_deref()) {
             continue;
         }
-        for signal in (handler.on)(&watch, object, deleted, Timestamp::now()) {
+        for mut signal in (handler.on)(&watch, object, deleted, Timestamp::now()) {
+            watch.complete(&mut signal).await;
             if watch.sink.send(signal).await.is_err() {
                 return;
             }
@@ -256,11 +287,19 @@ async fn recheck(watch: Watch) {
                     .iter()
                     .flat_map(|d| watch.deployment(d, false, now)),
             );
-        for signal in signals.collect::<Vec<_>>() {
+        for mut signal in signals.collect::<Vec<_>>() {
+            watch.complete(&mut signal).await;
             if watch.sink.send(signal).await.is_err() {
                 return;
             }
         }
+    }
+}
+
+impl Watch {
+    fn cached<V: Clone>(&self, cache: &Cache<V>, key: &Key) -> Option<V> {
+        let cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
+        cache.get(key).cloned()
     }
 }
 
@@ -275,3 +314,6 @@ fn take_due<K: Resource + Clone>(rechecks: &Mutex<Rechecks<K>>, now: Timestamp) 
 pub fn is_fresh(event: &Event, now: Timestamp) -> bool {
     events::last_seen(event).is_none_or(|seen| now - EVENT_FRESHNESS <= seen)
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,4 +1,6 @@
-//! What the watchers do with each object: run the detectors, keep what names a pod's workload,
+//! What the watchers do with each object: run the detectors, keep what names a pod's workload
+//! (never guessed from names: a pod whose owner is not cached yet is resolved by asking the
+//! apiserver, see `resolve`),
 //! and keep objects that wait on the clock until their time. `prune_*` forget what a re-list no
 //! longer shows (an object deleted while the watch was down sends no delete).
 
@@ -10,12 +12,10 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Event, Node, PersistentVolumeClaim, Pod};
 use kube::ResourceExt;
-use kube::runtime::reflector;
 
-use super::{Key, Watch, is_fresh};
+use super::{Cache, Key, Owned, Watch, is_fresh};
 use crate::domain::signal::{ObjectRef, Signal};
-use crate::k8s::gather::{workload_of_job, workload_of_pod};
-use crate::k8s::objects::ObjectSet;
+use crate::k8s::gather::workload_of_job;
 use crate::k8s::recheck::Rechecks;
 use crate::k8s::{detect, facts};
 
@@ -42,13 +42,14 @@ impl Watch {
             pods.remove(&key);
             return Vec::new();
         }
-        let workload = self.workload_of_pod(pod);
+        let known = self.workload_of_pod(pod);
         let mut pods = self.pods.lock().unwrap_or_else(PoisonError::into_inner);
-        match &workload {
+        match &known {
             Some(w) => pods.insert(key.clone(), w.clone()),
             None => pods.remove(&key),
         };
         drop(pods);
+        let workload = known.flatten();
         let (signals, again) = detect::pod_watched(pod, workload, now);
         let mut rechecks = self.rechecks.lock().unwrap_or_else(PoisonError::into_inner);
         rechecks.track(key, pod, again);
@@ -63,25 +64,33 @@ impl Watch {
         pods.retain(|k, _| listed.contains(k));
     }
 
-    /// The pod's workload from the cached owner (ReplicaSet → Deployment, Job → CronJob).
-    fn workload_of_pod(&self, pod: &Pod) -> Option<ObjectRef> {
-        let owner = facts::controller(&pod.metadata)?;
-        let ns = pod.namespace();
-        let mut set = ObjectSet::default();
-        let ns = ns.as_deref().unwrap_or("");
-        match owner.kind.as_str() {
-            "ReplicaSet" => {
-                let key = reflector::ObjectRef::new(&owner.name).within(ns);
-                set.replica_sets
-                    .extend(self.replica_sets.get(&key).map(|rs| (*rs).clone()));
-            }
-            "Job" => {
-                let key = reflector::ObjectRef::new(&owner.name).within(ns);
-                set.jobs.extend(self.jobs.get(&key).map(|j| (*j).clone()));
-            }
-            _ => {}
-        }
-        workload_of_pod(pod, &set)
+    /// The pod's workload as far as the caches know: `Some(None)` for a pod without owner,
+    /// `None` when its owner (a ReplicaSet or Job) is not cached yet.
+    fn workload_of_pod(&self, pod: &Pod) -> Option<Option<ObjectRef>> {
+        let Some(owner) = facts::controller(&pod.metadata) else {
+            return Some(None);
+        };
+        let ns = pod.namespace().unwrap_or_default();
+        let key = (ns.clone(), owner.name.clone());
+        let itself = ObjectRef {
+            kind: owner.kind.clone(),
+            namespace: Some(ns.clone()),
+            name: owner.name.clone(),
+        };
+        let cache = match owner.kind.as_str() {
+            "ReplicaSet" => &self.replica_sets,
+            "Job" => &self.jobs,
+            _ => return Some(Some(itself)),
+        };
+        let owned = self.cached(cache, &key)?;
+        Some(Some(match owned.controller {
+            Some((kind, name)) => ObjectRef {
+                kind,
+                namespace: Some(ns),
+                name,
+            },
+            None => itself,
+        }))
     }
 
     pub(super) fn event(&self, event: &Event, deleted: bool, now: Timestamp) -> Vec<Signal> {
@@ -100,7 +109,7 @@ impl Watch {
                         target.name.clone(),
                     );
                     let pods = self.pods.lock().unwrap_or_else(PoisonError::into_inner);
-                    pods.get(&key).cloned()
+                    pods.get(&key).cloned().flatten()
                 }
                 "ReplicaSet" => self.replica_set_owner(target),
                 _ => None,
@@ -110,13 +119,12 @@ impl Watch {
     }
 
     fn replica_set_owner(&self, target: &ObjectRef) -> Option<ObjectRef> {
-        let key = reflector::ObjectRef::new(&target.name)
-            .within(target.namespace.as_deref().unwrap_or(""));
-        let rs = self.replica_sets.get(&key)?;
-        facts::controller(&rs.metadata).map(|o| ObjectRef {
-            kind: o.kind.clone(),
+        let ns = target.namespace.clone().unwrap_or_default();
+        let owned = self.cached(&self.replica_sets, &(ns, target.name.clone()))?;
+        owned.controller.map(|(kind, name)| ObjectRef {
+            kind,
             namespace: target.namespace.clone(),
-            name: o.name.clone(),
+            name,
         })
     }
 
@@ -126,7 +134,7 @@ impl Watch {
         deleted: bool,
         now: Timestamp,
     ) -> Vec<Signal> {
-        if deleted {
+        if remember(&self.replica_sets, key(rs), &rs.metadata, deleted) {
             return Vec::new();
         }
         let workload = facts::controller(&rs.metadata).map(|o| ObjectRef {
@@ -138,7 +146,7 @@ impl Watch {
     }
 
     pub(super) fn job(&self, job: &Job, deleted: bool, now: Timestamp) -> Vec<Signal> {
-        if deleted {
+        if remember(&self.jobs, key(job), &job.metadata, deleted) {
             return Vec::new();
         }
         let ns = job.namespace();
@@ -215,6 +223,36 @@ impl Watch {
         detect::node(node, now)
     }
 
+    pub(super) fn prune_replica_sets(&self, listed: &HashSet<Key>) {
+        prune(&self.replica_sets, listed);
+    }
+
+    pub(super) fn prune_jobs(&self, listed: &HashSet<Key>) {
+        prune(&self.jobs, listed);
+    }
+
     /// For resources that keep nothing per object.
     pub(super) fn prune_nothing(&self, _: &HashSet<Key>) {}
+}
+
+/// Keeps what names a pod's workload from a ReplicaSet or Job (forgets it on deletion);
+/// returns whether the object was deleted.
+fn remember(
+    cache: &Cache<Owned>,
+    key: Key,
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    deleted: bool,
+) -> bool {
+    let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
+    if deleted {
+        cache.remove(&key);
+    } else {
+        cache.insert(key, Owned::of(meta));
+    }
+    deleted
+}
+
+fn prune<V>(cache: &Cache<V>, listed: &HashSet<Key>) {
+    let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
+    cache.retain(|k, _| listed.contains(k));
 }
