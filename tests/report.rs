@@ -376,7 +376,11 @@ async fn a_plan_downgraded_by_policy_shows_the_reason_and_what_was_proposed() {
         md.contains("1. notify {\"message\":\"scale refused by policy\"}"),
         "{md}"
     );
-    assert!(md.contains("- Approval: auto-approved by playbook"), "{md}");
+    assert!(
+        md.contains("- Approval: none needed: policy downgraded the plan to notify"),
+        "{md}"
+    );
+    assert!(!md.contains("auto-approved"), "{md}");
     assert!(md.contains("No diagnosis recorded."), "{md}");
     assert!(md.contains("No action executed."), "{md}");
     let html = render(&record, Format::Html).expect("html");

@@ -76,7 +76,8 @@ pub struct PlanView {
     pub at: String,
     pub risk: String,
     pub requires_approval: bool,
-    /// `approved by alice at ...`, `awaiting approval`, `auto-approved by playbook`.
+    /// `approved by alice at ...`, `awaiting approval`, `auto-approved by playbook`, or
+    /// `none needed` for a plan that only notifies.
     pub approval: String,
     pub rationale: String,
     pub downgrade_reason: Option<String>,
@@ -227,6 +228,11 @@ fn plan_view(stored: &PlanRecord, record: &IncidentRecord) -> PlanView {
             };
             format!("{verb} {} at {}", line(&a.actor), a.at)
         }
+        // A plan that changes nothing needs no approval; it was never auto-approved.
+        None if !plan.is_mutating() => match &plan.downgraded {
+            Some(_) => "none needed: policy downgraded the plan to notify".to_owned(),
+            None => "none needed: the plan only notifies".to_owned(),
+        },
         None if !plan.requires_approval => "auto-approved by playbook".to_owned(),
         None => "awaiting approval (no decision recorded)".to_owned(),
     };
