@@ -17,8 +17,8 @@ const KEYWORDS: &str = r"passw(?:or)?d|passphrase|pwd|secret|token|credentials?|
 /// Name characters around a keyword: `DB_` in `DB_PASSWORD`, `-db-` in `--db-password`.
 const NAME: &str = r"[A-Za-z0-9_.-]*";
 
-/// A quoted (JSON, escaped JSON, shell) or bare value.
-const VALUE: &str = r#"\\"(?:[^"\\]|\\[^"])*\\"|"(?:[^"\\]|\\.)*"|'[^']*'|[^\s"'&]+"#;
+/// A quoted (JSON, JSON escaped once or more inside JSON, shell) or bare value.
+const VALUE: &str = r#"\\+"(?:[^"\\]|\\[^"])*?\\+"|"(?:[^"\\]|\\.)*"|'[^']*'|[^\s"'&]+"#;
 
 fn compile(pattern: &str) -> Regex {
     Regex::new(pattern).expect("static redaction pattern")
@@ -90,7 +90,7 @@ static TOKENS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
 /// `password=x`, `DB_PASSWORD: x`, `"api_key":"x"`, `\"token\":\"x\"`, `--db-password=x`.
 static KEY_VALUE: LazyLock<Regex> = LazyLock::new(|| {
     compile(&format!(
-        r#"(?i)(?P<key>{NAME}(?:{KEYWORDS}){NAME})(?P<sep>\\?["']?[ \t]*[=:][ \t]*)(?P<value>{VALUE})"#
+        r#"(?i)(?P<key>{NAME}(?:{KEYWORDS}){NAME})(?P<sep>\\*["']?[ \t]*[=:][ \t]*)(?P<value>{VALUE})"#
     ))
 });
 
@@ -110,13 +110,16 @@ pub(super) fn names_a_location(name: &str) -> bool {
 }
 
 fn masked(value: &str) -> String {
-    let quote = |q: &str| value.starts_with(q) && value.ends_with(q) && value.len() >= 2 * q.len();
-    let inner = if quote("\\\"") {
-        &value[2..value.len() - 2]
-    } else if quote("\"") || quote("'") {
-        &value[1..value.len() - 1]
-    } else {
-        value
+    // The opening quote, with the backslashes escaping it (`"`, `\"`, `\\\"`...).
+    let open = value
+        .find(['"', '\''])
+        .filter(|&i| value[..i].bytes().all(|b| b == b'\\'))
+        .map(|i| &value[..=i]);
+    let inner = match open {
+        Some(q) if value.len() >= 2 * q.len() && value.ends_with(q) => {
+            &value[q.len()..value.len() - q.len()]
+        }
+        _ => value,
     };
     if inner.is_empty() || inner == MASK {
         // An empty value hides nothing, and saying it is empty is a diagnosis.

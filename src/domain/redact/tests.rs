@@ -82,6 +82,14 @@ fn json_logs_keep_their_keys_and_lose_their_values() {
         r#"{"msg":"cfg {\"api_key\":\"<redacted>\"}"}"#
     );
     assert_eq!(text(r#"{"password":""}"#), r#"{"password":""}"#);
+    // A JSON log whose message is JSON holding escaped JSON: the quotes are escaped twice.
+    assert_eq!(
+        hides(
+            r#"{"msg":"{"m":"cfg {\"client_secret\":\"Xq7pw\"}"}"}"#,
+            "Xq7pw"
+        ),
+        r#"{"msg":"{"m":"cfg {\"client_secret\":\"<redacted>\"}"}"}"#
+    );
 }
 
 #[test]
