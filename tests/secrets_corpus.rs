@@ -189,6 +189,41 @@ async fn no_planted_secret_reaches_a_line_the_engine_logs() {
     assert_clean(&planted, "engine log", &text);
 }
 
+#[tokio::test]
+async fn the_engine_logs_no_untrusted_text_at_info() {
+    let planted = Planted::new();
+    let rules = Arc::new(rules());
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .with_writer(secrets_support::Capture(logs.clone()))
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let case = Case::load(&planted.cases()[0]).expect("case");
+    for (i, policy) in [Policy::default(), protective()].into_iter().enumerate() {
+        let replayed = run(&case, &rules, &policy).incident.expect("incident");
+        let db = planted.dir().join(format!("info-{i}.db"));
+        secrets_support::run_engine(
+            &db,
+            &rules,
+            policy,
+            replayed.evidence,
+            replayed.signal,
+            case.file.now,
+        )
+        .await;
+    }
+    let text = String::from_utf8_lossy(&logs.lock().expect("logs")).into_owned();
+    assert!(
+        text.contains("diagnosed"),
+        "the engine logged its steps:\n{text}"
+    );
+    // What survives masking of the planted text is still untrusted: not at info.
+    assert!(!text.contains("psql -h db.payments"), "{text}");
+    assert!(!text.contains("<redacted"), "{text}");
+}
+
 fn logs_len(logs: &Arc<Mutex<Vec<u8>>>) -> usize {
     logs.lock().expect("logs").len()
 }

@@ -104,7 +104,7 @@ impl Progress {
     /// plan hash, tools, state, outcome — never a message, summary, rationale or executor
     /// output: what the daemon logs at info, where untrusted text does not belong.
     pub fn headline(&self) -> String {
-        match self {
+        let line = match self {
             Progress::Opened { rule, signal, .. } => {
                 format!(
                     "opened by rule {rule}: {} on {}",
@@ -149,6 +149,41 @@ impl Progress {
                     "not healthy"
                 }
             ),
-        }
+        };
+        // An alert's name is the one free-form field here: it may not start a log line.
+        line.replace(char::is_control, " ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Progress;
+    use crate::domain::signal::{ObjectRef, Signal, SignalSource};
+
+    #[test]
+    fn the_info_headline_carries_no_message_and_no_line_break() {
+        let signal = Signal {
+            source: SignalSource::Alert,
+            target: ObjectRef::namespaced("Pod", "shop", "api-1"),
+            workload: None,
+            reason: "KubePodCrashLooping\nFAKE log line".into(),
+            container: None,
+            container_state: None,
+            labels: Default::default(),
+            alertname: None,
+            message: Some("the app printed its config: hello world".into()),
+            observed_at: jiff::Timestamp::UNIX_EPOCH,
+        };
+        let opened = Progress::Opened {
+            incident: "inc-1".into(),
+            rule: "crash-loop".into(),
+            signal: Box::new(signal),
+        };
+        let line = opened.headline();
+        assert_eq!(
+            line,
+            "opened by rule crash-loop: KubePodCrashLooping FAKE log line on Pod/shop/api-1"
+        );
+        assert_eq!(opened.name(), "opened");
     }
 }

@@ -4,8 +4,11 @@
 //!
 //! Rendering is pure: a record in, a string out. Markdown and HTML come from MiniJinja
 //! templates over a cleaned view model ([`view`]); HTML auto-escapes everything, because log
-//! lines, event messages, alert annotations and LLM summaries are hostile input. JSON is the
-//! record itself, serialized.
+//! lines, event messages, alert annotations and LLM summaries are hostile input. Markdown
+//! backslash-escapes what could make links, raw HTML, code spans or table cells, and on every
+//! line of multi-line text the marker that would start a heading, list item, quote, fence or
+//! code block. Credentials never get this far: they are masked where evidence is made
+//! ([`crate::domain::redact`]). JSON is the record itself, serialized.
 
 mod evidence;
 mod view;
