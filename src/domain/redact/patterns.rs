@@ -121,11 +121,35 @@ fn masked(value: &str) -> String {
         }
         _ => value,
     };
-    if inner.is_empty() || inner == MASK {
-        // An empty value hides nothing, and saying it is empty is a diagnosis.
+    if inner.is_empty() || inner == MASK || says_absent(inner) {
+        // An empty or absent value hides nothing, and saying so is a diagnosis
+        // (`DB_PASSWORD: required`, `token: expired`).
         return value.to_owned();
     }
     value.replacen(inner, MASK, 1)
+}
+
+/// Words an app writes where a credential is missing or refused, never a credential.
+fn says_absent(value: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "required",
+        "missing",
+        "empty",
+        "unset",
+        "undefined",
+        "null",
+        "nil",
+        "none",
+        "not",
+        "invalid",
+        "expired",
+        "revoked",
+        "denied",
+        "true",
+        "false",
+    ];
+    let word = value.trim_end_matches([',', ';', '.']);
+    WORDS.iter().any(|w| word.eq_ignore_ascii_case(w)) || word.bytes().all(|b| b == b'*')
 }
 
 fn key_value(caps: &Captures) -> String {

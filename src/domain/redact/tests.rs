@@ -205,6 +205,8 @@ fn what_a_diagnosis_needs_survives() {
         "secretName: payments-db",
         "dial tcp: lookup postgres.shop.svc.cluster.local: no such host",
         "UnhandledPromiseRejection: TypeError: Cannot read properties of undefined",
+        "config error: DB_PASSWORD: required",
+        "auth: token: expired, password=***",
     ] {
         assert_eq!(text(line), line);
     }
