@@ -27,17 +27,18 @@ fn compile(pattern: &str) -> Regex {
 /// Headers whose whole value is a credential, scheme word kept.
 static AUTHORIZATION: LazyLock<Regex> = LazyLock::new(|| {
     compile(
-        r#"(?i)\b((?:proxy-)?authorization\\?["']?[ \t]*[:=][ \t]*\\?["']?)(?:(bearer|basic|token|digest|negotiate|aws4-hmac-sha256)[ \t]+)?[^\s"'\\,]+"#,
+        r#"(?i)\b((?:proxy-)?authorization\\*["']?[ \t]*[:=][ \t]*\\*["']?)(?:(bearer|basic|token|digest|negotiate|aws4-hmac-sha256)[ \t]+)?[^\s"'\\,]+"#,
     )
 });
 
 static COOKIE: LazyLock<Regex> =
     LazyLock::new(|| compile(r"(?i)\b((?:set-)?cookie[ \t]*:[ \t]*)[^\r\n]+"));
 
-/// `scheme://user:password@host`: the password may be empty-usered (`redis://:pw@host`) and
-/// may itself hold `@` (the last `@` before the path ends it).
+/// `scheme://user:password@host`: the user may be empty (`redis://:pw@host`) and the password
+/// may hold `@` and `/` (the last `@` before a space, `?` or `#` ends it; a URL with a port
+/// and an `@` in its path loses its path too, which is safer than the other way round).
 static URL_PASSWORD: LazyLock<Regex> =
-    LazyLock::new(|| compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@?#]*):[^\s/?#]*@([^\s@/?#:]+)"));
+    LazyLock::new(|| compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@?#]*):[^\s?#]*@([^\s@/?#:]+)"));
 
 /// Token formats recognisable by their shape alone, with what replaces them.
 static TOKENS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {

@@ -40,7 +40,15 @@ fn url_passwords_are_masked_and_the_host_survives() {
         hides("postgres://app:p@ss@Xq7@db.shop:5432/pay", "Xq7"),
         "postgres://app:<redacted>@db.shop:5432/pay"
     );
+    assert_eq!(
+        hides("postgres://app:Xq7/pw@db.shop:5432/pay", "Xq7"),
+        "postgres://app:<redacted>@db.shop:5432/pay"
+    );
     assert_eq!(text("http://db:5432/x?u=a@b"), "http://db:5432/x?u=a@b");
+    assert_eq!(
+        hides(r#"{\"authorization\":\"Basic Xq7pwXq7pw\"}"#, "Xq7pw"),
+        r#"{\"authorization\":\"Basic <redacted>\"}"#
+    );
 }
 
 #[test]
