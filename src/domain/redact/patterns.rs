@@ -102,6 +102,13 @@ static FLAG_VALUE: LazyLock<Regex> = LazyLock::new(|| {
     ))
 });
 
+/// MySQL's `-pPASSWORD`: the password glued to a one-letter flag, only on a MySQL command line.
+static MYSQL_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
+    compile(
+        r"(?i)(\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\b[^\n]*?[ \t]-p)[^\s\-][^\s\x22']*",
+    )
+});
+
 /// Names whose value is where a secret lives, not the secret (`--password-file`).
 pub(super) fn names_a_location(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
@@ -190,6 +197,9 @@ pub(super) fn apply(text: &str) -> String {
     for (pattern, replacement) in TOKENS.iter() {
         out = pattern.replace_all(&out, *replacement).into_owned();
     }
+    out = MYSQL_PASSWORD
+        .replace_all(&out, format!("${{1}}{MASK}"))
+        .into_owned();
     out = KEY_VALUE.replace_all(&out, key_value).into_owned();
     FLAG_VALUE.replace_all(&out, flag_value).into_owned()
 }

@@ -198,6 +198,11 @@ fn the_value_after_a_secret_named_flag_is_masked() {
         hides("run --token Xq7pw --v 2", "Xq7pw"),
         "run --token <redacted> --v 2"
     );
+    assert_eq!(
+        hides("mysqldump -h db -uroot -pXq7pw shop", "Xq7pw"),
+        "mysqldump -h db -uroot -p<redacted> shop"
+    );
+    assert_eq!(text("docker run -p8080:80 web"), "docker run -p8080:80 web");
 }
 
 #[test]
