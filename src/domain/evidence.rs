@@ -551,7 +551,8 @@ impl Evidence {
     pub fn push(&mut self, id: impl Into<String>, mut facts: Facts) {
         redact::facts(&mut facts);
         self.items.push(EvidenceItem {
-            id: id.into(),
+            // An alert's id carries its name, a label value like any other.
+            id: redact::text(&id.into()),
             facts,
         });
     }

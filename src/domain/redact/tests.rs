@@ -1,6 +1,7 @@
 use std::collections::BTreeMap;
 
 use super::{argv, env_value, is_secret_name, map, text};
+use crate::domain::evidence::{AlertFacts, Evidence, Facts};
 
 fn hides(input: &str, secret: &str) -> String {
     let out = text(input);
@@ -271,4 +272,24 @@ fn label_and_annotation_maps_mask_by_name_and_by_content() {
     assert_eq!(labels["secret"], "payments-db");
     assert_eq!(labels["token"], "<redacted>");
     assert_eq!(labels["description"], "pod says password=<redacted>");
+}
+
+#[test]
+fn evidence_is_masked_as_it_is_pushed_ids_included() {
+    let mut evidence = Evidence::default();
+    let alert = AlertFacts {
+        alertname: "DbDown password=Xq7pw".into(),
+        status: "firing".into(),
+        labels: BTreeMap::from([("api_key".to_owned(), "Xq7pw".to_owned())]),
+        annotations: BTreeMap::from([(
+            "description".to_owned(),
+            "-----BEGIN PRIVATE KEY-----\nXq7pw\n-----END PRIVATE KEY-----".to_owned(),
+        )]),
+        starts_at: None,
+    };
+    evidence.push("alert/DbDown password=Xq7pw/f00d", Facts::Alert(alert));
+    let json = serde_json::to_string(&evidence).expect("json");
+    assert!(!json.contains("Xq7pw"), "{json}");
+    let id = &evidence.items[0].id;
+    assert!(id.starts_with("alert/DbDown password=<redacted>"), "{id}");
 }
