@@ -1,7 +1,7 @@
 //! Alertmanager webhooks (payload version 4): the model, validation, and the signals and
 //! evidence an alert carries. Labels decide what the alert is about (`pod`, `deployment`,
-//! `node`, `job_name`...); annotations are untrusted text and only ever become evidence. Both are masked
-//! ([`crate::domain::redact`]) before they reach a signal or evidence.
+//! `node`, `job_name`...); annotations are untrusted text and only ever become evidence. Both
+//! are masked ([`crate::domain::redact`]) before they reach a signal or evidence.
 
 use std::collections::BTreeMap;
 
