@@ -492,3 +492,47 @@ async fn a_notify_only_plan_is_not_shown_as_auto_approved() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_plan_is_shown_auto_approved_only_once_the_playbook_approved_it() {
+    let store = Store::connect("sqlite::memory:").await.expect("store");
+    let incident = incident();
+    let id = incident.id.as_str();
+    store.insert_incident(&incident).await.expect("insert");
+    let plan = Plan {
+        requires_approval: false,
+        ..rollback()
+    };
+    store
+        .record_plan(id, &plan, at("2026-11-20T02:14:00Z"))
+        .await
+        .expect("plan");
+    store
+        .transition(
+            id,
+            IncidentState::Diagnosed,
+            "nightshift",
+            at("2026-11-20T02:14:00Z"),
+        )
+        .await
+        .expect("t");
+    let held = store.load(id).await.expect("load").expect("exists");
+    let md = render(&held, Format::Markdown).expect("md");
+    assert!(!md.contains("auto-approved"), "{md}");
+    assert!(md.contains("not approved yet"), "{md}");
+    store
+        .transition(
+            id,
+            IncidentState::Approved,
+            "playbook:crash-loop",
+            at("2026-11-20T02:14:01Z"),
+        )
+        .await
+        .expect("t");
+    let approved = store.load(id).await.expect("load").expect("exists");
+    let md = render(&approved, Format::Markdown).expect("md");
+    assert!(
+        md.contains("- Approval: auto-approved by playbook:crash-loop at 2026-11-20T02:14:01Z"),
+        "{md}"
+    );
+}

@@ -233,7 +233,7 @@ fn plan_view(stored: &PlanRecord, record: &IncidentRecord) -> PlanView {
             Some(_) => "none needed: policy downgraded the plan to notify".to_owned(),
             None => "none needed: the plan only notifies".to_owned(),
         },
-        None if !plan.requires_approval => "auto-approved by playbook".to_owned(),
+        None if !plan.requires_approval => auto_approval(stored, record),
         None => "awaiting approval (no decision recorded)".to_owned(),
     };
     PlanView {
@@ -260,6 +260,22 @@ fn plan_view(stored: &PlanRecord, record: &IncidentRecord) -> PlanView {
                 line(&format!("{name} {}", canonical_json(&c.params)))
             })
             .collect(),
+    }
+}
+
+/// A plan the playbook may run without a human: `auto-approved by playbook:x at ...` only when
+/// the audit shows it moved to approved after the plan was recorded; until then (held by a
+/// limit, a kill switch, a restart) it says it is not approved yet.
+fn auto_approval(stored: &PlanRecord, record: &IncidentRecord) -> String {
+    let approved = record.audit.iter().find(|row| {
+        row.kind == kinds::INCIDENT_TRANSITIONED
+            && row.at >= stored.at
+            && row.actor.starts_with("playbook:")
+            && row.detail.get("to").and_then(Value::as_str) == Some("approved")
+    });
+    match approved {
+        Some(row) => format!("auto-approved by {} at {}", line(&row.actor), row.at),
+        None => "the playbook allows it without a human; not approved yet".to_owned(),
     }
 }
 
