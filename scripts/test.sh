@@ -20,7 +20,7 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
-echo "== cargo test (SQLite and PostgreSQL at ${NIGHTSHIFT_TEST_POSTGRES_URL%%@*}@…)"
+echo "== cargo test (SQLite and PostgreSQL at …@${NIGHTSHIFT_TEST_POSTGRES_URL##*@})"
 cargo test --locked
 echo "== nightshift rules check"
 cargo run --quiet --locked -- rules check

@@ -30,8 +30,9 @@ pub struct RuleDirs {
 /// The store to read or write (overrides the settings file).
 #[derive(Debug, Clone, Args)]
 pub struct StoreArg {
-    /// Store URL (`sqlite://nightshift.db`, `postgres://...`).
-    #[arg(long, env = "NIGHTSHIFT_STORE")]
+    /// Store URL (`sqlite://nightshift.db`, `postgres://...`). Its value is never shown in
+    /// `--help`: it may hold a password.
+    #[arg(long, env = "NIGHTSHIFT_STORE", hide_env_values = true)]
     pub store: Option<String>,
 }
 

@@ -14,7 +14,7 @@ use crate::cli::{
 use crate::config::Settings;
 use crate::replay::{Case, check_expect, run, to_json, to_text};
 use crate::rules::RuleSet;
-use crate::store::{Decision, Store};
+use crate::store::{Decision, Store, printable_url};
 use pause::Switch;
 
 /// Runs a parsed command line.
@@ -330,7 +330,7 @@ async fn connect(flag: Option<String>, settings: &Settings) -> Result<Store> {
     let url = flag.unwrap_or_else(|| settings.store.clone());
     Store::connect(&url)
         .await
-        .with_context(|| format!("opening store {url}"))
+        .with_context(|| format!("opening store {}", printable_url(&url)))
 }
 
 async fn replay(args: ReplayArgs, settings: &Settings) -> Result<ExitCode> {
@@ -340,7 +340,7 @@ async fn replay(args: ReplayArgs, settings: &Settings) -> Result<ExitCode> {
         Some(url) => Some(
             Store::connect(url)
                 .await
-                .with_context(|| format!("opening store {url}"))?,
+                .with_context(|| format!("opening store {}", printable_url(url)))?,
         ),
         None => None,
     };

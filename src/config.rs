@@ -116,7 +116,7 @@ impl Settings {
         {
             return Err(format!(
                 "store {:?} must start with sqlite: or postgres:",
-                self.store
+                crate::store::printable_url(&self.store)
             ));
         }
         Ok(())

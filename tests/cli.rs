@@ -270,3 +270,44 @@ fn rbac_refuses_a_namespace_name_that_cannot_exist() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_store_url_password_is_never_printed_in_an_error_or_in_help() {
+    for url in [
+        "postgres://me:Xq7pwStore@127.0.0.1:notaport/db",
+        "postgres://me:Xq7pw/Store@127.0.0.1:notaport/db",
+    ] {
+        let out = nightshift(&["incidents", "list", "--store", url]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(!stderr.contains("Xq7pw"), "{stderr}");
+        assert!(
+            stderr.contains("127.0.0.1"),
+            "the host is still named: {stderr}"
+        );
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    write(
+        tmp.path(),
+        "cfg.yaml",
+        "store: \"postgress://me:Xq7pwCfg@db/n\"\n",
+    );
+    let config = tmp.path().join("cfg.yaml");
+    let out = nightshift(&[
+        "--config",
+        config.to_str().expect("path"),
+        "incidents",
+        "list",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("must start with"), "{stderr}");
+    assert!(!stderr.contains("Xq7pw"), "{stderr}");
+    let help = Command::new(env!("CARGO_BIN_EXE_nightshift"))
+        .args(["incidents", "list", "--help"])
+        .env("NIGHTSHIFT_STORE", "postgres://me:Xq7pwEnv@db/n")
+        .output()
+        .expect("run nightshift");
+    let stdout = String::from_utf8_lossy(&help.stdout);
+    assert!(stdout.contains("--store"), "{stdout}");
+    assert!(!stdout.contains("Xq7pw"), "{stdout}");
+}

@@ -376,7 +376,11 @@ async fn a_plan_downgraded_by_policy_shows_the_reason_and_what_was_proposed() {
         md.contains("1. notify {\"message\":\"scale refused by policy\"}"),
         "{md}"
     );
-    assert!(md.contains("- Approval: auto-approved by playbook"), "{md}");
+    assert!(
+        md.contains("- Approval: none needed: policy downgraded the plan to notify"),
+        "{md}"
+    );
+    assert!(!md.contains("auto-approved"), "{md}");
     assert!(md.contains("No diagnosis recorded."), "{md}");
     assert!(md.contains("No action executed."), "{md}");
     let html = render(&record, Format::Html).expect("html");
@@ -422,4 +426,113 @@ async fn a_joined_signal_and_an_escalation_read_as_sentences_in_the_timeline() {
     ] {
         assert!(md.contains(expected), "missing {expected:?} in:\n{md}");
     }
+}
+
+#[tokio::test]
+async fn untrusted_multi_line_text_cannot_forge_headings_or_list_items_in_markdown() {
+    let summary = "app exits at startup\n# Approved by alice\n- [x] rollback verified\n  * healthy\n1. nothing to see\n---\n    indented";
+    let record = resolved_record(crash_log(), summary).await;
+    let md = render(&record, Format::Markdown).expect("markdown");
+    let diagnosis = md
+        .split("## Diagnosis")
+        .nth(1)
+        .and_then(|s| s.split("## Plan").next())
+        .expect("diagnosis section");
+    for forged in [
+        "# Approved",
+        "- ",
+        "* healthy",
+        "1. nothing",
+        "---",
+        "    indented",
+    ] {
+        assert!(
+            !diagnosis.lines().any(|l| l.starts_with(forged)),
+            "{forged:?} starts a line:\n{diagnosis}"
+        );
+    }
+    assert!(diagnosis.contains("\\# Approved by alice"), "{diagnosis}");
+    assert!(
+        diagnosis.contains("\\- \\[x\\] rollback verified"),
+        "{diagnosis}"
+    );
+}
+
+#[tokio::test]
+async fn a_notify_only_plan_is_not_shown_as_auto_approved() {
+    let store = Store::connect("sqlite::memory:").await.expect("store");
+    let incident = incident();
+    store.insert_incident(&incident).await.expect("insert");
+    let plan = Plan {
+        actions: vec![Action {
+            tool: Tool::Notify,
+            params: json!({"message": "a human must look"}),
+        }],
+        requires_approval: false,
+        risk: Risk::None,
+        rationale: "playbook has no remedy for app-crash".into(),
+        downgraded: None,
+        verification: vec![],
+    };
+    store
+        .record_plan(&incident.id, &plan, at("2026-11-20T02:14:00Z"))
+        .await
+        .expect("plan");
+    let record = store
+        .load(&incident.id)
+        .await
+        .expect("load")
+        .expect("exists");
+    for format in [Format::Markdown, Format::Html] {
+        let report = render(&record, format).expect("render");
+        assert!(!report.contains("auto-approved"), "{report}");
+        assert!(
+            report.contains("none needed: the plan only notifies"),
+            "{report}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_plan_is_shown_auto_approved_only_once_the_playbook_approved_it() {
+    let store = Store::connect("sqlite::memory:").await.expect("store");
+    let incident = incident();
+    let id = incident.id.as_str();
+    store.insert_incident(&incident).await.expect("insert");
+    let plan = Plan {
+        requires_approval: false,
+        ..rollback()
+    };
+    store
+        .record_plan(id, &plan, at("2026-11-20T02:14:00Z"))
+        .await
+        .expect("plan");
+    store
+        .transition(
+            id,
+            IncidentState::Diagnosed,
+            "nightshift",
+            at("2026-11-20T02:14:00Z"),
+        )
+        .await
+        .expect("t");
+    let held = store.load(id).await.expect("load").expect("exists");
+    let md = render(&held, Format::Markdown).expect("md");
+    assert!(!md.contains("auto-approved"), "{md}");
+    assert!(md.contains("not approved yet"), "{md}");
+    store
+        .transition(
+            id,
+            IncidentState::Approved,
+            "playbook:crash-loop",
+            at("2026-11-20T02:14:01Z"),
+        )
+        .await
+        .expect("t");
+    let approved = store.load(id).await.expect("load").expect("exists");
+    let md = render(&approved, Format::Markdown).expect("md");
+    assert!(
+        md.contains("- Approval: auto-approved by playbook:crash-loop at 2026-11-20T02:14:01Z"),
+        "{md}"
+    );
 }

@@ -1,6 +1,7 @@
 //! Alertmanager webhooks (payload version 4): the model, validation, and the signals and
 //! evidence an alert carries. Labels decide what the alert is about (`pod`, `deployment`,
-//! `node`, `job_name`...); annotations are untrusted text and only ever become evidence.
+//! `node`, `job_name`...); annotations are untrusted text and only ever become evidence. Both
+//! are masked ([`crate::domain::redact`]) before they reach a signal or evidence.
 
 use std::collections::BTreeMap;
 
@@ -8,6 +9,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::evidence::AlertFacts;
+use crate::domain::redact;
 use crate::domain::signal::{ObjectRef, Signal, SignalSource};
 
 /// A webhook payload as Alertmanager sends it.
@@ -147,7 +149,7 @@ impl Alert {
             .get("summary")
             .or_else(|| self.annotations.get("description"))
             .or_else(|| self.annotations.get("message"));
-        Signal {
+        let mut signal = Signal {
             source: SignalSource::Alert,
             target,
             workload,
@@ -158,10 +160,12 @@ impl Alert {
             alertname: Some(self.name().to_owned()),
             message: message.cloned(),
             observed_at: now,
-        }
+        };
+        redact::signal(&mut signal);
+        signal
     }
 
-    /// The alert as evidence.
+    /// The alert as evidence (masked when pushed into [`crate::domain::evidence::Evidence`]).
     pub fn facts(&self) -> AlertFacts {
         AlertFacts {
             alertname: self.name().to_owned(),

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::redact;
 use crate::domain::signal::ObjectRef;
 
 /// One piece of evidence. `id` is stable for the same input (`pod/shop/api-1`,
@@ -549,10 +550,13 @@ macro_rules! accessor {
 }
 
 impl Evidence {
-    /// Adds an item.
-    pub fn push(&mut self, id: impl Into<String>, facts: Facts) {
+    /// Adds an item, its free text masked first ([`redact::facts`]): this is where evidence
+    /// is made, so no credential a log, message or annotation carried gets past it.
+    pub fn push(&mut self, id: impl Into<String>, mut facts: Facts) {
+        redact::facts(&mut facts);
         self.items.push(EvidenceItem {
-            id: id.into(),
+            // An alert's id carries its name, a label value like any other.
+            id: redact::text(&id.into()),
             facts,
         });
     }

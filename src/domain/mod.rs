@@ -12,6 +12,7 @@ pub mod planner;
 pub mod playbook;
 pub mod policy;
 pub mod quantity;
+pub mod redact;
 pub mod rule;
 pub mod scope;
 pub mod signal;

@@ -204,7 +204,9 @@ impl Engine {
     }
 
     fn emit(&self, progress: Progress) {
-        tracing::info!(incident = %progress.incident(), step = ?progress, "incident step");
+        // Messages, summaries and executor output are untrusted text: only at debug.
+        tracing::info!(incident = %progress.incident(), step = progress.name(), "{}", progress.headline());
+        tracing::debug!(incident = %progress.incident(), step = ?progress, "incident step");
         // No receiver is fine: nobody is narrating.
         let _ = self.inner.progress.send(progress);
     }

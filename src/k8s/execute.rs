@@ -48,8 +48,9 @@ pub enum Outcome {
 /// Why an action failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
-    /// The apiserver refused or could not be reached.
-    #[error("apiserver: {0}")]
+    /// The apiserver refused or could not be reached. Its message may quote what was sent (a
+    /// rollback copies a revision's template and change-cause), so it is masked like evidence.
+    #[error("apiserver: {}", crate::domain::redact::text(&.0.to_string()))]
     Api(#[from] kube::Error),
     /// The action's parameters do not satisfy its schema.
     #[error("parameters invalid: {}", .0.join("; "))]
@@ -278,4 +279,23 @@ pub async fn run_plan(
         }
     }
     Ok(Vec::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ExecError;
+
+    #[test]
+    fn an_apiserver_refusal_quoting_a_credential_is_masked() {
+        let refusal: kube::core::Status = serde_json::from_value(serde_json::json!({
+            "status": "Failure",
+            "message": "Deployment.apps \"api\" is invalid: metadata.annotations: Invalid value: \"kubectl set env deploy/api DB_PASSWORD=Xq7pw --record\"",
+            "reason": "Invalid",
+            "code": 422,
+        }))
+        .expect("a Status");
+        let detail = ExecError::Api(kube::Error::Api(refusal.into())).to_string();
+        assert!(!detail.contains("Xq7pw"), "{detail}");
+        assert!(detail.contains("DB_PASSWORD=<redacted>"), "{detail}");
+    }
 }

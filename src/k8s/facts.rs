@@ -1,4 +1,6 @@
-//! Kubernetes objects → domain facts. Pure conversions: no client, no clock.
+//! Kubernetes objects → domain facts. Pure conversions: no client, no clock. Env values and
+//! command lines are masked as they are read; every other free-text field is masked when the
+//! facts become evidence ([`crate::domain::evidence::Evidence::push`]).
 
 use std::collections::BTreeMap;
 
@@ -10,13 +12,13 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
-use crate::diagnose::reduce::{redact, redact_env};
 use crate::domain::evidence::{
     ClaimFacts, ConditionFacts, ConfigFacts, ConfigRef, ContainerFacts, ContainerState,
     CronJobFacts, JobFacts, LimitRangeFacts, NodeFacts, PodFacts, QuotaFacts, RevisionFacts,
     RolloutFacts, TemplateContainer,
 };
 use crate::domain::quantity::{parse_cpu, parse_memory};
+use crate::domain::redact;
 use crate::domain::signal::ObjectRef;
 
 /// The controlling owner reference, if any.
@@ -84,7 +86,7 @@ pub fn describe_probe(probe: &Probe) -> String {
     } else if let Some(exec) = &probe.exec {
         format!(
             "exec {}",
-            redact(&exec.command.as_deref().unwrap_or_default().join(" "))
+            redact::text(&exec.command.as_deref().unwrap_or_default().join(" "))
         )
     } else if let Some(grpc) = &probe.grpc {
         format!("grpc :{}", grpc.port)
@@ -310,8 +312,8 @@ fn template_containers(
         .map(|c| TemplateContainer {
             name: c.name.clone(),
             image: c.image.clone().unwrap_or_default(),
-            command: c.command.iter().flatten().map(|a| redact(a)).collect(),
-            args: c.args.iter().flatten().map(|a| redact(a)).collect(),
+            command: redact::argv(c.command.as_deref().unwrap_or_default()),
+            args: redact::argv(c.args.as_deref().unwrap_or_default()),
             env: c
                 .env
                 .as_deref()
@@ -319,7 +321,7 @@ fn template_containers(
                 .iter()
                 .map(|e| {
                     let value = match (&e.value, &e.value_from) {
-                        (Some(v), _) => redact_env(&e.name, v),
+                        (Some(v), _) => redact::env_value(&e.name, v),
                         (None, Some(from)) => {
                             match (&from.config_map_key_ref, &from.secret_key_ref) {
                                 (Some(k), _) => format!("<configmap {}/{}>", k.name, k.key),

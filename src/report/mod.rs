@@ -4,8 +4,11 @@
 //!
 //! Rendering is pure: a record in, a string out. Markdown and HTML come from MiniJinja
 //! templates over a cleaned view model ([`view`]); HTML auto-escapes everything, because log
-//! lines, event messages, alert annotations and LLM summaries are hostile input. JSON is the
-//! record itself, serialized.
+//! lines, event messages, alert annotations and LLM summaries are hostile input. Markdown
+//! backslash-escapes what could make links, raw HTML, code spans or table cells, and on every
+//! line of multi-line text the marker that would start a heading, list item, quote, fence or
+//! code block. Credentials never get this far: they are masked where evidence is made
+//! ([`crate::domain::redact`]). JSON is the record itself, serialized.
 
 mod evidence;
 mod view;
@@ -94,11 +97,33 @@ pub fn render(record: &IncidentRecord, format: Format) -> Result<String, ReportE
 }
 
 /// Backslash-escapes the Markdown characters that could turn text into links, raw HTML, code
-/// spans or table cells; emphasis characters are left alone so identifiers stay readable.
+/// spans or table cells, and on every line the block marker a line could start with (a
+/// heading, list item, quote, fence, thematic break or setext underline), with leading
+/// whitespace dropped so no line becomes an indented code block: untrusted multi-line text
+/// stays one paragraph of text. Emphasis characters inside a line are left alone so
+/// identifiers stay readable.
 fn markdown_escape(text: String) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '\\' | '<' | '>' | '[' | ']' | '`' | '|' | '!') {
+    let lines: Vec<String> = text.split('\n').map(escape_line).collect();
+    lines.join("\n")
+}
+
+fn escape_line(line: &str) -> String {
+    let body = line.trim_start();
+    let mut out = String::with_capacity(body.len() + 8);
+    let digits = body.bytes().take_while(u8::is_ascii_digit).count();
+    let marker = if matches!(
+        body.as_bytes().first(),
+        Some(b'#' | b'-' | b'+' | b'*' | b'=' | b'_' | b'~')
+    ) {
+        Some(0)
+    } else if digits > 0 && matches!(body.as_bytes().get(digits), Some(b'.' | b')')) {
+        // `1.` and `1)` start ordered list items.
+        Some(digits)
+    } else {
+        None
+    };
+    for (i, c) in body.char_indices() {
+        if Some(i) == marker || matches!(c, '\\' | '<' | '>' | '[' | ']' | '`' | '|' | '!') {
             out.push('\\');
         }
         out.push(c);
@@ -117,6 +142,19 @@ mod tests {
             "\\<img src=x\\> \\[a\\](b) \\| \\`c\\`"
         );
         assert_eq!(markdown_escape("DEPLOY_ENV".into()), "DEPLOY_ENV");
+    }
+
+    #[test]
+    fn untrusted_lines_cannot_start_headings_lists_quotes_or_code_blocks() {
+        let hostile = "ok\n# Approved\n- [x] done\n  * item\n12. step\n3) step\n---\n===\n~~~\n    code\n> quote";
+        assert_eq!(
+            markdown_escape(hostile.into()),
+            "ok\n\\# Approved\n\\- \\[x\\] done\n\\* item\n12\\. step\n3\\) step\n\\---\n\\===\n\\~~~\ncode\n\\> quote"
+        );
+        assert_eq!(
+            markdown_escape("exit 1. Retrying".into()),
+            "exit 1. Retrying"
+        );
     }
 
     #[test]

@@ -78,7 +78,8 @@ pub struct PlanView {
     pub at: String,
     pub risk: String,
     pub requires_approval: bool,
-    /// `approved by alice at ...`, `awaiting approval`, `auto-approved by playbook`.
+    /// `approved by alice at ...`, `awaiting approval`, `auto-approved by playbook`, or
+    /// `none needed` for a plan that only notifies.
     pub approval: String,
     pub rationale: String,
     pub downgrade_reason: Option<String>,
@@ -230,7 +231,12 @@ fn plan_view(stored: &PlanRecord, record: &IncidentRecord) -> PlanView {
             };
             format!("{verb} {} at {}", line(&a.actor), a.at)
         }
-        None if !plan.requires_approval => "auto-approved by playbook".to_owned(),
+        // A plan that changes nothing needs no approval; it was never auto-approved.
+        None if !plan.is_mutating() => match &plan.downgraded {
+            Some(_) => "none needed: policy downgraded the plan to notify".to_owned(),
+            None => "none needed: the plan only notifies".to_owned(),
+        },
+        None if !plan.requires_approval => auto_approval(stored, record),
         None => "awaiting approval (no decision recorded)".to_owned(),
     };
     PlanView {
@@ -257,6 +263,22 @@ fn plan_view(stored: &PlanRecord, record: &IncidentRecord) -> PlanView {
                 line(&format!("{name} {}", canonical_json(&c.params)))
             })
             .collect(),
+    }
+}
+
+/// A plan the playbook may run without a human: `auto-approved by playbook:x at ...` only when
+/// the audit shows it moved to approved after the plan was recorded; until then (held by a
+/// limit, a kill switch, a restart) it says it is not approved yet.
+fn auto_approval(stored: &PlanRecord, record: &IncidentRecord) -> String {
+    let approved = record.audit.iter().find(|row| {
+        row.kind == kinds::INCIDENT_TRANSITIONED
+            && row.at >= stored.at
+            && row.actor.starts_with("playbook:")
+            && row.detail.get("to").and_then(Value::as_str) == Some("approved")
+    });
+    match approved {
+        Some(row) => format!("auto-approved by {} at {}", line(&row.actor), row.at),
+        None => "the playbook allows it without a human; not approved yet".to_owned(),
     }
 }
 

@@ -28,6 +28,8 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
 use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 
+use crate::domain::redact;
+
 pub use actions::{ActionOutcome, Recorded};
 pub use audit::{AuditReport, AuditRow, BrokenRow, GENESIS_HASH, kinds};
 pub use error::{Result, StoreError};
@@ -261,16 +263,31 @@ async fn sqlite_pragmas(conn: &mut AnyConnection) -> std::result::Result<(), sql
     Ok(())
 }
 
-/// `host:port/db` from a PostgreSQL URL: no user, no password, no options.
+/// `host:port/db` from a PostgreSQL URL: no user, no password, no options. The credentials
+/// end at the URL's last `@`, so a password holding `/`, `?` or `@` is cut away whole.
 fn postgres_location(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, after)| after);
     let rest = rest.split_once('?').map_or(rest, |(before, _)| before);
-    let (authority, database) = rest.split_once('/').unwrap_or((rest, ""));
-    let host = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, host)| host);
+    let (host, database) = rest.split_once('/').unwrap_or((rest, ""));
     let host = if host.is_empty() { "localhost" } else { host };
     format!("{host}/{database}")
+}
+
+/// A store URL fit to print: the password of its user info (everything from the first `:` of
+/// the part before the URL's last `@`) and `password=`-style parameters masked.
+pub fn printable_url(url: &str) -> String {
+    let masked = match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((userinfo, after)) => match userinfo.split_once(':') {
+                Some((user, _)) => format!("{scheme}://{user}:{}@{after}", redact::MASK),
+                None => url.to_owned(),
+            },
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    };
+    redact::text(&masked)
 }
 
 /// Unix milliseconds, as stored.
@@ -301,7 +318,7 @@ fn from_json<T: DeserializeOwned>(text: &str, what: &str) -> Result<T> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Backend, StoreError, Target, postgres_location};
+    use super::{Backend, StoreError, Target, postgres_location, printable_url};
 
     #[test]
     fn a_sqlite_url_gets_create_mode_and_shows_its_path() {
@@ -324,6 +341,24 @@ mod tests {
         assert_eq!(
             Target::parse("postgresql://h/db").expect("parse").backend,
             Backend::Postgres
+        );
+    }
+
+    #[test]
+    fn a_password_holding_url_delimiters_never_reaches_the_location_or_a_printed_url() {
+        let url = "postgres://me:Xq7/pw?x@y#z@db.internal:5433/nightshift?sslmode=require";
+        assert_eq!(postgres_location(url), "db.internal:5433/nightshift");
+        assert_eq!(
+            printable_url(url),
+            "postgres://me:<redacted>@db.internal:5433/nightshift?sslmode=require"
+        );
+        assert_eq!(
+            printable_url("postgres://db/n?user=me&password=Xq7pw"),
+            "postgres://db/n?user=me&password=<redacted>"
+        );
+        assert_eq!(
+            printable_url("sqlite://var/lib/n.db"),
+            "sqlite://var/lib/n.db"
         );
     }
 

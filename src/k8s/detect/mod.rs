@@ -7,6 +7,7 @@ use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::domain::evidence::{ContainerState, PodFacts};
+use crate::domain::redact;
 use crate::domain::signal::{ContainerStateKind, ObjectRef, Signal, SignalSource};
 use crate::k8s::facts;
 
@@ -37,7 +38,7 @@ pub(super) fn signal(
     message: Option<String>,
     now: Timestamp,
 ) -> Signal {
-    Signal {
+    let mut signal = Signal {
         source: SignalSource::Kubernetes,
         target,
         workload: None,
@@ -48,7 +49,10 @@ pub(super) fn signal(
         alertname: None,
         message,
         observed_at: now,
-    }
+    };
+    // Messages are termination messages, event and condition text: untrusted, masked here.
+    redact::signal(&mut signal);
+    signal
 }
 
 pub(super) fn target(kind: &str, meta: &ObjectMeta) -> ObjectRef {
