@@ -2,6 +2,7 @@
 //! evidence item it came from. The diagnoser weighs them; it never looks at raw objects.
 
 use crate::diagnose::patterns::{LOG_PATTERNS, MESSAGE_PATTERNS, classify};
+use crate::diagnose::trust::without_request_text;
 use crate::domain::evidence::{ContainerState, Evidence, LogFacts, PodFacts};
 use crate::domain::playbook::Heuristic;
 use crate::domain::quantity::{format_memory, parse_memory};
@@ -19,6 +20,9 @@ pub struct Finding {
     pub evidence: String,
     /// What was seen, with the specifics a human needs (names, images, messages).
     pub note: String,
+    /// The structural fact that contradicts it, when one does: it may then not decide
+    /// (see [`crate::diagnose::trust`]).
+    pub contradicted: Option<String>,
 }
 
 fn finding(category: Category, weight: f64, evidence: &str, note: String) -> Finding {
@@ -27,6 +31,7 @@ fn finding(category: Category, weight: f64, evidence: &str, note: String) -> Fin
         weight,
         evidence: evidence.to_owned(),
         note,
+        contradicted: None,
     }
 }
 
@@ -470,7 +475,8 @@ fn log_findings(id: &str, log: &LogFacts) -> Vec<Finding> {
     let tail_start = meaningful.len().saturating_sub(12);
     let base = if log.previous { 1.0 } else { 0.9 };
     for (position, (_, line)) in meaningful.iter().enumerate() {
-        let Some(p) = classify(&LOG_PATTERNS, line) else {
+        // What a client put in a request (a path, a query, a header) is not the app speaking.
+        let Some(p) = classify(&LOG_PATTERNS, &without_request_text(line)) else {
             continue;
         };
         let near_end = position >= tail_start;

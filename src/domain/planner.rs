@@ -1,14 +1,20 @@
 //! The planner: from a diagnosis and the playbook's remedy for it, concrete catalog actions with
 //! parameters derived from the evidence, each with a precondition. When a precondition fails
 //! (no previous revision to roll back to, no Deployment to resize) the plan is `notify` and the
-//! rationale says why. Policy is applied afterwards by [`crate::domain::policy::Policy::enforce`].
+//! rationale says why. Every mutating action must then be corroborated by a structural fact
+//! ([`crate::domain::corroborate`]) and must not be one the cluster would undo or that would hurt
+//! ([`crate::domain::guards`]); otherwise the plan is `notify`, the proposed actions and the reason
+//! kept in `downgraded`. Policy is applied afterwards by
+//! [`crate::domain::policy::Policy::enforce`].
 
 use serde_json::{Value, json};
 
 use crate::domain::catalog::Tool;
+use crate::domain::corroborate;
 use crate::domain::diagnosis::Diagnosis;
 use crate::domain::evidence::{ContainerState, Evidence};
-use crate::domain::plan::{Action, Check, Plan, Risk};
+use crate::domain::guards;
+use crate::domain::plan::{Action, Check, Downgrade, Plan, Risk};
 use crate::domain::playbook::{CheckSpec, Playbook, RemedyAction};
 use crate::domain::policy::{PolicyContext, truncate};
 use crate::domain::quantity::format_memory;
@@ -176,6 +182,53 @@ fn notify(diagnosis: &Diagnosis, rationale: String) -> Plan {
     }
 }
 
+/// A `notify` in place of `proposed`, which the structure does not support or something else
+/// controlling the target would undo: the message and `downgraded` say why.
+fn refused(diagnosis: &Diagnosis, proposed: Vec<Action>, reason: String) -> Plan {
+    let tools: Vec<&str> = proposed.iter().map(|a| a.tool.as_str()).collect();
+    let message = format!(
+        "{}\n\nnightshift did not propose {}: {reason}. A human must look.",
+        diagnosis.summary,
+        tools.join(", ")
+    );
+    Plan {
+        actions: vec![Action {
+            tool: Tool::Notify,
+            params: json!({"message": truncate(&message, 4000)}),
+        }],
+        requires_approval: false,
+        risk: Risk::None,
+        rationale: format!(
+            "{} (confidence {:.2}) → {}: {reason}",
+            diagnosis.category,
+            diagnosis.confidence,
+            tools.join(", ")
+        ),
+        downgraded: Some(Downgrade { reason, proposed }),
+        verification: Vec::new(),
+    }
+}
+
+/// The structural fact behind each mutating action, or why one may not be proposed.
+fn corroborated(
+    actions: &[Action],
+    playbook: &Playbook,
+    evidence: &Evidence,
+) -> Result<Vec<String>, String> {
+    let mut facts = Vec::new();
+    for action in actions.iter().filter(|a| a.tool.is_mutating()) {
+        let c = corroborate::assess(action, evidence);
+        if !c.allows() {
+            return Err(c.describe());
+        }
+        if let Some(why) = guards::refusal(action, playbook, evidence) {
+            return Err(why);
+        }
+        facts.push(c.describe());
+    }
+    Ok(facts)
+}
+
 /// Plans the response to a diagnosed incident.
 pub fn plan(
     signal: &Signal,
@@ -223,6 +276,10 @@ pub fn plan(
             format!("the remedy for {category} has no actions"),
         );
     }
+    let support = match corroborated(&actions, playbook, evidence) {
+        Ok(facts) => facts,
+        Err(reason) => return refused(diagnosis, actions, reason),
+    };
     let namespace = signal.namespace();
     let requires_approval = actions
         .iter()
@@ -250,10 +307,15 @@ pub fn plan(
     let tools: Vec<&str> = actions.iter().map(|a| a.tool.as_str()).collect();
     Plan {
         rationale: format!(
-            "{category} (confidence {:.2}) → playbook `{}` remedy: {}",
+            "{category} (confidence {:.2}) → playbook `{}` remedy: {}{}",
             diagnosis.confidence,
             playbook.name,
-            tools.join(", ")
+            tools.join(", "),
+            if support.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", support.join("; "))
+            }
         ),
         actions,
         requires_approval,

@@ -8,6 +8,7 @@ use crate::diagnose::reduce::reduce_log;
 use crate::domain::evidence::{Evidence, Facts};
 use crate::domain::playbook::EvidenceSpec;
 use crate::domain::signal::ObjectRef;
+use crate::k8s::controls;
 use crate::k8s::events;
 use crate::k8s::facts::{self, controller};
 use crate::k8s::objects::{ObjectSet, find};
@@ -158,6 +159,7 @@ pub fn gather(
     if let Some(ns) = ns {
         gather_namespace(set, ns, &mut evidence);
     }
+    gather_budgets(set, &scope.pods, &mut evidence);
     gather_events(set, &scope.about, ns, &mut evidence);
     for pod in scope.logged_pods() {
         gather_logs(pod, spec, logs, &mut evidence);
@@ -192,6 +194,27 @@ fn gather_namespace(set: &ObjectSet, ns: &str, evidence: &mut Evidence) {
     }
 }
 
+/// The PodDisruptionBudgets that protect a pod in evidence, by namespace and name.
+fn gather_budgets(set: &ObjectSet, pods: &[&Pod], evidence: &mut Evidence) {
+    let mut budgets: Vec<_> = set
+        .disruption_budgets
+        .iter()
+        .map(controls::disruption_budget)
+        .filter(|b| {
+            pods.iter().any(|p| {
+                let meta = &p.metadata;
+                let labels = meta.labels.clone().unwrap_or_default();
+                b.protects(meta.namespace.as_deref().unwrap_or_default(), &labels)
+            })
+        })
+        .collect();
+    budgets.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    for b in budgets {
+        let id = format!("pdb/{}/{}", b.namespace, b.name);
+        evidence.push(id, Facts::DisruptionBudget(b));
+    }
+}
+
 fn gather_workload(
     set: &ObjectSet,
     target: &ObjectRef,
@@ -203,7 +226,8 @@ fn gather_workload(
     if let Some(w) = workload.filter(|w| w.kind == "Deployment")
         && let Some(d) = find(&set.deployments, ns, &w.name)
     {
-        let rollout = facts::rollout(d, &set.replica_sets, spec.rollout_history);
+        let mut rollout = facts::rollout(d, &set.replica_sets, spec.rollout_history);
+        rollout.autoscaler = controls::autoscaler_of(&set.autoscalers, ns, &w.name);
         evidence.push(
             format!("rollout/{}/{}", ns.unwrap_or(""), w.name),
             Facts::rollout(rollout),

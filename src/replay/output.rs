@@ -149,7 +149,7 @@ pub fn to_text(outcome: &Outcome, expect: Option<&Expect>) -> String {
         &i.plan.hash()[..12]
     );
     if let Some(d) = &i.plan.downgraded {
-        let _ = writeln!(out, "  policy    downgraded to notify: {}", d.reason);
+        let _ = writeln!(out, "  refused   downgraded to notify: {}", d.reason);
     }
     for c in &i.plan.verification {
         let _ = writeln!(out, "  verify    {:?} {}", c.check, c.params);

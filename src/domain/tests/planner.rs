@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use super::builders::{diagnosis, evidence, pod, revision, rollout, signal};
+use super::builders::{diagnosis, evidence, not_ready, pod, revision, rollout, signal};
 use crate::domain::catalog::Tool;
 use crate::domain::evidence::{Facts, NodeFacts};
 use crate::domain::planner::{plan, policy_context};
@@ -154,13 +154,7 @@ fn a_node_already_cordoned_is_not_cordoned_again() {
     let mut s = signal("NotReady");
     s.target = crate::domain::signal::ObjectRef::cluster("Node", "worker-3");
     s.workload = None;
-    let fresh = evidence(vec![(
-        "node/worker-3",
-        Facts::Node(NodeFacts {
-            name: "worker-3".into(),
-            ..NodeFacts::default()
-        }),
-    )]);
+    let fresh = evidence(vec![("node/worker-3", Facts::Node(not_ready("worker-3")))]);
     let p = plan(
         &s,
         &diagnosis(Category::NodeFailure, &[]),
@@ -171,9 +165,8 @@ fn a_node_already_cordoned_is_not_cordoned_again() {
     let cordoned = evidence(vec![(
         "node/worker-3",
         Facts::Node(NodeFacts {
-            name: "worker-3".into(),
             unschedulable: true,
-            ..NodeFacts::default()
+            ..not_ready("worker-3")
         }),
     )]);
     let p = plan(

@@ -1,13 +1,16 @@
 //! The order of a gathering, most telling first so a timeout costs the least: the target and
 //! its owner chain, rollout history and sibling pods; then, from what the pure
 //! [`scope`](crate::k8s::scope) says the evidence covers, events, logs, nodes, claims and
-//! ConfigMaps, and the namespace's quotas and limit ranges.
+//! ConfigMaps, and the namespace's quotas and limit ranges; last, what else controls the
+//! workload (a HorizontalPodAutoscaler of a Deployment, PodDisruptionBudgets).
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
     ConfigMap, Event, LimitRange, Node, PersistentVolumeClaim, Pod, ResourceQuota,
 };
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::ListParams;
 use kube::core::Selector;
@@ -50,6 +53,8 @@ pub(super) async fn run(f: &mut Fetch, spec: &EvidenceSpec) {
     }
     f.stage = "quotas and limit ranges";
     namespace_limits(f).await;
+    f.stage = "autoscalers and disruption budgets";
+    controls(f).await;
     f.stage = "done";
 }
 
@@ -291,5 +296,23 @@ async fn namespace_limits(f: &mut Fetch) {
     }
     for range in f.list(f.namespaced::<LimitRange>(&ns), params).await {
         upsert(&mut f.set.limit_ranges, range);
+    }
+}
+
+/// The namespace's HorizontalPodAutoscalers when the workload is a Deployment (one may own its
+/// replica count), and its PodDisruptionBudgets (they may forbid deleting a pod). Both bounded;
+/// the pure gatherer keeps only those that concern the incident.
+async fn controls(f: &mut Fetch) {
+    let Some(ns) = f.namespace() else { return };
+    let params = ListParams::default().limit(f.limits.max_namespace_objects);
+    if f.workload.as_ref().is_some_and(|w| w.kind == "Deployment") {
+        let api = f.namespaced::<HorizontalPodAutoscaler>(&ns);
+        for hpa in f.list(api, params.clone()).await {
+            upsert(&mut f.set.autoscalers, hpa);
+        }
+    }
+    let api = f.namespaced::<PodDisruptionBudget>(&ns);
+    for pdb in f.list(api, params).await {
+        upsert(&mut f.set.disruption_budgets, pdb);
     }
 }
