@@ -12,7 +12,7 @@
 use serde_json::Value;
 
 use crate::domain::catalog::Tool;
-use crate::domain::evidence::{Evidence, RolloutFacts};
+use crate::domain::evidence::{Evidence, RevisionFacts, RolloutFacts};
 use crate::domain::plan::Action;
 use crate::domain::playbook::Playbook;
 
@@ -58,23 +58,12 @@ fn gitops(action: &Action, evidence: &Evidence) -> Option<String> {
     let what = match action.tool {
         Tool::DeploymentRollback => {
             let change = match (r.previous(), r.newest()) {
-                (Some(old), Some(new)) => {
-                    let images = |rev: &crate::domain::evidence::RevisionFacts| {
-                        rev.containers
-                            .iter()
-                            .map(|c| c.image.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    };
-                    format!(
-                        "revert the change that made revision {} ({}) in Git, back to what \
-                         revision {} ran ({})",
-                        new.revision,
-                        images(new),
-                        old.revision,
-                        images(old)
-                    )
-                }
+                (Some(old), Some(new)) => format!(
+                    "revert in Git the change that made revision {} ({}), back to revision {}",
+                    new.revision,
+                    change_of(old, new),
+                    old.revision
+                ),
                 _ => "revert the newest change in Git".to_owned(),
             };
             format!("a rollback would be undone by its next sync: {change}")
@@ -89,6 +78,27 @@ fn gitops(action: &Action, evidence: &Evidence) -> Option<String> {
          suspend sync and list {} under the playbook's gitops.allow",
         g.tool, g.owner, g.marker, action.tool
     ))
+}
+
+/// What a revision changed, in a few words: its images, else its change-cause.
+fn change_of(old: &RevisionFacts, new: &RevisionFacts) -> String {
+    let images = |rev: &RevisionFacts| -> Vec<String> {
+        rev.containers.iter().map(|c| c.image.clone()).collect()
+    };
+    if images(old) != images(new) {
+        return format!(
+            "images {} → {}",
+            images(old).join(", "),
+            images(new).join(", ")
+        );
+    }
+    match &new.change_cause {
+        Some(cause) => format!("change-cause: {cause}"),
+        None => format!(
+            "same images {}; its pod template changed",
+            images(new).join(", ")
+        ),
+    }
 }
 
 fn autoscaled(action: &Action, evidence: &Evidence) -> Option<String> {
@@ -116,5 +126,5 @@ fn disruption(action: &Action, evidence: &Evidence) -> Option<String> {
         .disruption_budgets()
         .filter(|(_, b)| b.protects(ns, &pod.labels))
         .find_map(|(_, b)| b.refuses(ready))
-        .map(|why| format!("deleting pod {name} would violate {why}"))
+        .map(|why| format!("pod {name} may not be deleted: {why}"))
 }

@@ -75,6 +75,19 @@ pub fn check_expect(outcome: &Outcome, expect: &Expect) -> Result<(), Vec<String
             problems.push(format!("action {first} (expected {action})"));
         }
     }
+    if !expect.refusal.is_empty() {
+        match &i.plan.downgraded {
+            None => problems.push("no proposed mutation was refused".into()),
+            Some(d) => {
+                let reason = d.reason.to_lowercase();
+                for word in &expect.refusal {
+                    if !reason.contains(&word.to_lowercase()) {
+                        problems.push(format!("refusal does not mention {word:?}"));
+                    }
+                }
+            }
+        }
+    }
     let summary = i.diagnosis.summary.to_lowercase();
     for word in &expect.keywords {
         if !summary.contains(&word.to_lowercase()) {

@@ -200,7 +200,7 @@ fn a_gitops_managed_deployment_is_not_rolled_back_behind_its_controllers_back() 
         refused_because(&p, &format!("managed by {tool} ({owner}"));
         refused_because(
             &p,
-            "revert the change that made revision 5 (shop/api:v2) in Git",
+            "revert in Git the change that made revision 5 (images shop/api:v1 → shop/api:v2)",
         );
     }
 }
