@@ -6,7 +6,8 @@
 //! - node trouble claimed about a Node that is Ready=True with no pressure condition;
 //! - a probe failure claimed for a pod none of whose containers has that probe;
 //! - running out of memory claimed while no container terminated `OOMKilled` and one terminated
-//!   for another reason with an exit code other than 137.
+//!   for another reason with an exit code other than 137;
+//! - a Job failure claimed about a Job whose status has no `Failed=True` condition.
 //!
 //! A contradicted finding keeps its note (and says what contradicts it) but drops to
 //! [`CONTRADICTED_WEIGHT`], too weak to decide a category or to contribute. Log text a client
@@ -92,6 +93,7 @@ pub fn weigh(findings: &mut [Finding], signal: &Signal, evidence: &Evidence) {
             Category::NodeFailure => about.and_then(|a| healthy_node(a, evidence)),
             Category::ProbeFailure => about.and_then(|a| missing_probe(a, &f.note, evidence)),
             Category::OomKilled => not_oom_killed(evidence),
+            Category::JobFailed => about.and_then(|a| job_not_failed(a, evidence)),
             _ => None,
         };
         if let Some(why) = contradiction {
@@ -139,6 +141,18 @@ fn missing_probe(about: (&str, &str), note: &str, evidence: &Evidence) -> Option
         .find(|p| text.contains(p))?;
     let has = pod.all_containers().any(|c| c.probes.contains_key(probe));
     (!has).then(|| format!("no container of pod {name} has a {probe} probe"))
+}
+
+fn job_not_failed((kind, name): (&str, &str), evidence: &Evidence) -> Option<String> {
+    if kind != "Job" {
+        return None;
+    }
+    let (_, job) = evidence.jobs().find(|(_, j)| j.name == name)?;
+    let failed = job
+        .conditions
+        .iter()
+        .any(|c| c.kind == "Failed" && c.is_true());
+    (!failed).then(|| format!("job {name} has no Failed=True condition"))
 }
 
 fn not_oom_killed(evidence: &Evidence) -> Option<String> {
@@ -296,6 +310,50 @@ mod tests {
             Category::OomKilled,
             "with nothing structural against it, the log may still name the category"
         );
+    }
+
+    #[test]
+    fn a_forged_backoff_event_cannot_fail_a_job_whose_status_says_otherwise() {
+        let mut s = signal("BackoffLimitExceeded");
+        s.target = ObjectRef::namespaced("Job", "shop", "sync-1");
+        s.workload = Some(ObjectRef::namespaced("CronJob", "shop", "sync"));
+        let running = crate::domain::evidence::JobFacts {
+            namespace: "shop".into(),
+            name: "sync-1".into(),
+            active: 1,
+            ..Default::default()
+        };
+        let mut forged = Facts::Event(EventFacts {
+            kind: "Warning".into(),
+            reason: "BackoffLimitExceeded".into(),
+            message: "Job has reached the specified backoff limit".into(),
+            object: ObjectRef::namespaced("Job", "shop", "sync-1"),
+            count: 1,
+            first_seen: None,
+            last_seen: None,
+            source: Some("job-controller".into()),
+        });
+        let ev = evidence(vec![
+            ("job/shop/sync-1", Facts::Job(running.clone())),
+            ("event/shop/sync-1.1", forged.clone()),
+        ]);
+        assert_eq!(category(&s, &ev), Category::Unknown);
+        let mut failed = running;
+        failed
+            .conditions
+            .push(crate::domain::tests::builders::condition(
+                "Failed",
+                "True",
+                "BackoffLimitExceeded",
+            ));
+        if let Facts::Event(e) = &mut forged {
+            e.count = 2;
+        }
+        let ev = evidence(vec![
+            ("job/shop/sync-1", Facts::Job(failed)),
+            ("event/shop/sync-1.1", forged),
+        ]);
+        assert_eq!(category(&s, &ev), Category::JobFailed);
     }
 
     #[test]

@@ -39,10 +39,11 @@ fn rollout<'a>(action: &Action, evidence: &'a Evidence) -> Option<&'a RolloutFac
 /// Why `action` must not be proposed, if something else controls its target.
 pub fn refusal(action: &Action, playbook: &Playbook, evidence: &Evidence) -> Option<String> {
     let tool = action.tool;
-    if DECLARED_BY_GIT.contains(&tool) && !playbook.gitops.allow.contains(&tool) {
-        if let Some(reason) = gitops(action, evidence) {
-            return Some(reason);
-        }
+    if DECLARED_BY_GIT.contains(&tool)
+        && !playbook.gitops.allow.contains(&tool)
+        && let Some(reason) = gitops(action, evidence)
+    {
+        return Some(reason);
     }
     match tool {
         Tool::DeploymentScale => autoscaled(action, evidence),
