@@ -61,6 +61,21 @@ fn explain_shows_the_structural_fact_behind_each_proposed_mutation_and_why_one_w
         stdout.contains("terminated OOMKilled (exit 137)"),
         "{stdout}"
     );
+    let json = nightshift(&[
+        "replay",
+        "fixtures/incidents/catalog-registry-host-typo-rollout",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    let c = &v["plan"]["corroboration"][0];
+    assert_eq!(c["tool"], "deployment.rollback");
+    assert_eq!(c["verdict"], "supported");
+    assert_eq!(c["evidence"], "rollout/shop/catalog");
+    let reason = v["plan"]["downgraded"]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(reason.contains("Argo CD"), "{reason}");
 }
 
 #[test]

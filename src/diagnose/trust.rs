@@ -43,9 +43,25 @@ static REQUEST_TEXT: LazyLock<Regex> = LazyLock::new(|| {
     .expect("static regex")
 });
 
+/// A record about one client request (nginx's error log names the `client:`; access logs print
+/// the request line): every quoted string in it — path, file looked up for it, referer, user
+/// agent, host — came from the client.
+static REQUEST_RECORD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"\bclient: \S+|"(?:GET|POST|PUT|DELETE|PATCH|HEAD|OPTIONS|CONNECT|TRACE) [^"]*""#)
+        .expect("static regex")
+});
+
+static QUOTED: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#""(?:[^"\\]|\\.)*""#).expect("static regex"));
+
 /// `line` with the text a client controls replaced by `<request>`.
 pub fn without_request_text(line: &str) -> Cow<'_, str> {
-    REQUEST_TEXT.replace_all(line, " <request> ")
+    let stripped = REQUEST_TEXT.replace_all(line, " <request> ");
+    if REQUEST_RECORD.is_match(line) {
+        Cow::Owned(QUOTED.replace_all(&stripped, "<request>").into_owned())
+    } else {
+        stripped
+    }
 }
 
 /// Where a finding came from.
@@ -379,18 +395,38 @@ mod tests {
         assert!(stripped.contains("request done"));
         let json = r#"{"level":"info","url":"https://shop/x?q=connection refused","status":200}"#;
         assert!(!without_request_text(json).contains("refused"));
+        let nginx = r#"2026/10/12 17:43:58 [error] 31#31: *48213 open() "/usr/share/nginx/html/java.lang.OutOfMemoryError: Java heap space" failed (2: No such file or directory), client: 203.0.113.66, server: _, request: "GET /x HTTP/1.1""#;
+        let stripped = without_request_text(nginx);
+        assert!(!stripped.contains("OutOfMemoryError"), "{stripped}");
+        assert!(stripped.contains("No such file or directory"), "{stripped}");
     }
 
     #[test]
     fn the_apps_own_errors_survive_the_stripping() {
-        for line in [
-            "Exception in thread \"main\" java.lang.OutOfMemoryError: Java heap space",
-            "dial tcp 10.0.0.3:5432: connect: connection refused",
-            r#"Get "http://payments:8080/api": dial tcp: lookup payments: no such host"#,
+        for (line, kept) in [
+            (
+                "Exception in thread \"main\" java.lang.OutOfMemoryError: Java heap space",
+                "java.lang.OutOfMemoryError: Java heap space",
+            ),
+            (
+                "dial tcp 10.0.0.3:5432: connect: connection refused",
+                "connect: connection refused",
+            ),
+            (
+                r#"Get "http://payments:8080/api": dial tcp: lookup payments: no such host"#,
+                "lookup payments: no such host",
+            ),
+            (
+                r#"connect() failed (111: Connection refused) while connecting to upstream, client: 10.0.0.1, server: _, request: "GET / HTTP/1.1", upstream: "http://10.0.0.5:8080/""#,
+                "(111: Connection refused) while connecting to upstream",
+            ),
+            (
+                "open /etc/app/config.yaml: no such file or directory",
+                "/etc/app/config.yaml: no such file or directory",
+            ),
         ] {
-            let kept = without_request_text(line);
-            let tail = line.rsplit(": ").next().unwrap_or(line);
-            assert!(kept.contains(tail), "{line} → {kept}");
+            let stripped = without_request_text(line);
+            assert!(stripped.contains(kept), "{line} → {stripped}");
         }
     }
 }

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
+use crate::domain::corroborate::Verdict;
 use crate::replay::Outcome;
 use crate::replay::case::Expect;
 
@@ -37,9 +38,25 @@ pub fn to_json(outcome: &Outcome) -> Value {
             "hash": i.plan.hash(),
             "rationale": i.plan.rationale,
             "downgraded": i.plan.downgraded.as_ref().map(|d| json!({"reason": d.reason, "proposed": d.proposed})),
+            "corroboration": corroboration(i),
         },
         "verification": i.plan.verification,
     })
+}
+
+/// The structural verdict on each mutating action proposed, as JSON.
+fn corroboration(i: &crate::replay::Replayed) -> Vec<Value> {
+    crate::domain::corroborate::assess_plan(&i.plan, &i.evidence)
+        .into_iter()
+        .map(|c| {
+            let verdict = match c.verdict {
+                Verdict::Supported => "supported",
+                Verdict::Vetoed => "vetoed",
+                Verdict::Unsupported => "unsupported",
+            };
+            json!({"tool": c.tool, "verdict": verdict, "fact": c.fact, "evidence": c.evidence})
+        })
+        .collect()
 }
 
 /// Whether an outcome meets a case's expectation; `Err` lists what differs.
