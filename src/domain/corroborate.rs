@@ -91,14 +91,17 @@ pub fn failing(pod: &PodFacts) -> bool {
     }
 }
 
-/// The pods of Deployment `name` in evidence (with their ids).
-fn pods_of<'a>(evidence: &'a Evidence, name: &str) -> Vec<(&'a str, &'a PodFacts)> {
+/// The pods of Deployment `namespace/name` in evidence (with their ids).
+fn pods_of<'a>(evidence: &'a Evidence, action: &Action) -> Vec<(&'a str, &'a PodFacts)> {
+    let name = param(action, "name").unwrap_or_default();
+    let namespace = param(action, "namespace").unwrap_or_default();
     evidence
         .pods()
         .filter(|(_, p)| {
-            p.workload
-                .as_ref()
-                .is_some_and(|w| w.kind == "Deployment" && w.name == name)
+            p.namespace == namespace
+                && p.workload
+                    .as_ref()
+                    .is_some_and(|w| w.kind == "Deployment" && w.name == name)
         })
         .collect()
 }
@@ -110,8 +113,8 @@ pub fn assess(action: &Action, evidence: &Evidence) -> Corroboration {
     match tool {
         Tool::DeploymentSetResources => memory(action, evidence),
         Tool::NodeCordon | Tool::NodeUncordon => node(tool, name, evidence),
-        Tool::DeploymentRollback => rollback(name, evidence),
-        Tool::DeploymentRestart => restart(name, evidence),
+        Tool::DeploymentRollback => rollback(action, evidence),
+        Tool::DeploymentRestart => restart(action, evidence),
         Tool::DeploymentScale => scale(action, name, evidence),
         Tool::PodDelete => pod_delete(action, name, evidence),
         Tool::CronjobSuspend => suspend(name, evidence),
@@ -141,21 +144,22 @@ fn memory(action: &Action, evidence: &Evidence) -> Corroboration {
         );
     }
     let mut last = None;
-    for (id, pod) in pods_of(evidence, name) {
+    for (id, pod) in pods_of(evidence, action) {
         for c in pod.containers.iter().filter(|c| c.name == container) {
-            for state in [c.state.as_ref(), c.last_state.as_ref()] {
-                let Some((reason, code)) = terminated_reason(state) else {
-                    continue;
-                };
-                if reason == "OOMKilled" {
-                    let fact = format!(
-                        "container {container} of pod {} terminated OOMKilled (exit {code})",
-                        pod.name
-                    );
-                    return verdict(tool, Verdict::Supported, fact, Some(id));
-                }
-                last.get_or_insert((id, pod.name.clone(), reason, code));
+            // The latest termination: the current state when terminated, else the previous one.
+            let latest = terminated_reason(c.state.as_ref())
+                .or_else(|| terminated_reason(c.last_state.as_ref()));
+            let Some((reason, code)) = latest else {
+                continue;
+            };
+            if reason == "OOMKilled" {
+                let fact = format!(
+                    "container {container} of pod {} terminated OOMKilled (exit {code})",
+                    pod.name
+                );
+                return verdict(tool, Verdict::Supported, fact, Some(id));
             }
+            last.get_or_insert((id, pod.name.clone(), reason, code));
         }
     }
     match last {
@@ -223,8 +227,9 @@ fn node(tool: Tool, name: &str, evidence: &Evidence) -> Corroboration {
     }
 }
 
-fn rollback(name: &str, evidence: &Evidence) -> Corroboration {
+fn rollback(action: &Action, evidence: &Evidence) -> Corroboration {
     let tool = Tool::DeploymentRollback;
+    let name = param(action, "name").unwrap_or_default();
     let Some((id, rollout)) = evidence.rollouts().find(|(_, r)| r.deployment.name == name) else {
         let fact = format!("the revisions of Deployment {name} were not read");
         return verdict(tool, Verdict::Unsupported, fact, None);
@@ -233,7 +238,7 @@ fn rollback(name: &str, evidence: &Evidence) -> Corroboration {
         let fact = format!("Deployment {name} has no older revision");
         return verdict(tool, Verdict::Unsupported, fact, Some(id));
     };
-    let failing: Vec<&PodFacts> = pods_of(evidence, name)
+    let failing: Vec<&PodFacts> = pods_of(evidence, action)
         .into_iter()
         .map(|(_, p)| p)
         .filter(|p| failing(p))
@@ -271,9 +276,10 @@ fn rollback(name: &str, evidence: &Evidence) -> Corroboration {
     verdict(tool, Verdict::Supported, fact, Some(id))
 }
 
-fn restart(name: &str, evidence: &Evidence) -> Corroboration {
+fn restart(action: &Action, evidence: &Evidence) -> Corroboration {
     let tool = Tool::DeploymentRestart;
-    let pods = pods_of(evidence, name);
+    let name = param(action, "name").unwrap_or_default();
+    let pods = pods_of(evidence, action);
     match pods.iter().find(|(_, p)| failing(p)) {
         Some((id, p)) => {
             let fact = format!(

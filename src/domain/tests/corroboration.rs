@@ -9,7 +9,7 @@ use super::builders::{diagnosis, evidence, not_ready, pod, ready, revision, roll
 use crate::domain::catalog::Tool;
 use crate::domain::controls::{AutoscalerFacts, DisruptionBudgetFacts, GitOpsFacts, Selector};
 use crate::domain::corroborate::{Verdict, assess, assess_plan};
-use crate::domain::evidence::{ConditionFacts, Evidence, Facts, NodeFacts};
+use crate::domain::evidence::{ConditionFacts, ContainerState, Evidence, Facts, NodeFacts};
 use crate::domain::plan::{Action, Plan};
 use crate::domain::planner::plan;
 use crate::domain::playbook::Playbook;
@@ -84,6 +84,34 @@ fn a_memory_raise_needs_an_oom_killed_termination_not_a_log_line() {
         p.rationale.contains("terminated OOMKilled"),
         "{}",
         p.rationale
+    );
+}
+
+#[test]
+fn an_older_oom_kill_does_not_outweigh_the_latest_termination_for_another_reason() {
+    let mut p = pod("api-1").crash_looping(137, "OOMKilled").build();
+    p.containers[0].state = Some(ContainerState::Terminated {
+        reason: Some("Error".into()),
+        exit_code: 1,
+        signal: None,
+        message: None,
+        started_at: None,
+        finished_at: None,
+    });
+    let ev = evidence(vec![("pod/shop/api-1", Facts::pod(p))]);
+    let plan = planned(Category::OomKilled, &signal("CrashLoopBackOff"), &ev);
+    refused_because(&plan, "last terminated Error (exit 1)");
+}
+
+#[test]
+fn pods_of_a_namesake_deployment_elsewhere_corroborate_nothing() {
+    let mut other = pod("api-1").crash_looping(137, "OOMKilled").build();
+    other.namespace = "staging".into();
+    let ev = evidence(vec![("pod/staging/api-1", Facts::pod(other))]);
+    let plan = planned(Category::OomKilled, &signal("CrashLoopBackOff"), &ev);
+    refused_because(
+        &plan,
+        "no container api of Deployment api terminated OOMKilled",
     );
 }
 
