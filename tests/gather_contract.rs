@@ -58,7 +58,10 @@ fn crash_loop_calls() -> Vec<Call> {
             events_uri(Some("shop"), "Deployment", "api"),
             empty("EventList"),
         ),
-        get(events_uri(None, "Node", "worker-1"), Reply::Status(500)),
+        get(
+            events_uri(Some("default"), "Node", "worker-1"),
+            Reply::Status(500),
+        ),
         get(
             events_uri(Some("shop"), "PersistentVolumeClaim", "data"),
             empty("EventList"),
@@ -277,7 +280,10 @@ async fn contract_a_node_is_gathered_with_the_pods_on_it_across_namespaces() {
             "/api/v1/pods?&fieldSelector=spec.nodeName%3Dworker-1&limit=50",
             Reply::Json(list("PodList", vec![obj::bare_pod()])),
         ),
-        get(events_uri(None, "Node", "worker-1"), empty("EventList")),
+        get(
+            events_uri(Some("default"), "Node", "worker-1"),
+            empty("EventList"),
+        ),
         get(events_uri(None, "Pod", "cache-0"), empty("EventList")),
         get(
             log_uri("cache-0", false, 201, 131072),

@@ -5,7 +5,7 @@
 //!
 //! | action | supported by | vetoed by |
 //! |---|---|---|
-//! | `deployment.set_resources` (memory) | the container last terminated `OOMKilled` | it last terminated for another reason (exit 137 alone is any SIGKILL) |
+//! | `deployment.set_resources` (memory) | the container's latest termination was `OOMKilled` | it was for another reason (exit 137 alone is any SIGKILL) |
 //! | `node.cordon` | the Node is not Ready, or has a pressure condition | Ready=True with no pressure |
 //! | `node.uncordon` | the Node is Ready with no pressure | it is not |
 //! | `deployment.rollback` | the failing pods all run the newest revision, and an older one exists | a failing pod of an older revision: the failure did not begin with the rollout |

@@ -21,6 +21,9 @@ pub type LogSet = BTreeMap<(String, String, bool), String>;
 /// At most this many events.
 pub const MAX_EVENTS: usize = 60;
 
+/// Where the kubelet and the node controller record Events about Nodes.
+pub const NODE_EVENTS_NAMESPACE: &str = "default";
+
 /// The top-level workload that owns a pod: ReplicaSet → Deployment, Job → CronJob, or the
 /// direct owner (StatefulSet, DaemonSet).
 pub fn workload_of_pod(pod: &Pod, set: &ObjectSet) -> Option<ObjectRef> {
@@ -275,6 +278,13 @@ fn gather_events(
                 o.name.clone().unwrap_or_default(),
             );
             let same_ns = ns.is_none() || o.namespace.is_none() || o.namespace.as_deref() == ns;
+            // Events about a Node are recorded in `default`; one anywhere else was written by
+            // someone who may create Events there, not by the kubelet or a controller.
+            if o.kind.as_deref() == Some("Node")
+                && e.metadata.namespace.as_deref() != Some(NODE_EVENTS_NAMESPACE)
+            {
+                return false;
+            }
             let quota_event = e.reason.as_deref() == Some("FailedCreate")
                 && same_ns
                 && e.involved_object.kind.as_deref() == Some("ReplicaSet");

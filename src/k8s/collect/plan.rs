@@ -19,7 +19,7 @@ use super::fetch::{Fetch, upsert};
 use super::logs;
 use crate::domain::playbook::EvidenceSpec;
 use crate::k8s::facts::controller;
-use crate::k8s::gather::workload_of;
+use crate::k8s::gather::{NODE_EVENTS_NAMESPACE, workload_of};
 use crate::k8s::objects::find;
 use crate::k8s::scope::scope;
 
@@ -268,16 +268,18 @@ fn owner_selector(f: &Fetch, ns: &str) -> Option<String> {
     selector.as_ref().and_then(selector_of)
 }
 
-/// Events about one object (`core/v1`, by `fieldSelector`, bounded). Node events live outside
-/// any namespace the incident is in, so they are listed across namespaces.
+/// Events about one object (`core/v1`, by `fieldSelector`, bounded). Events about a Node are
+/// recorded in `default` whatever namespace the incident is in; one about a Node anywhere else
+/// is forged, so only `default` is asked.
 async fn events(f: &mut Fetch, kind: &str, name: &str) {
     let field = format!("involvedObject.kind={kind},involvedObject.name={name}");
     let params = ListParams::default()
         .fields(&field)
         .limit(f.limits.max_events_per_object);
     let api = match f.namespace() {
-        Some(ns) if kind != "Node" => f.namespaced::<Event>(&ns),
-        _ => f.cluster::<Event>(),
+        _ if kind == "Node" => f.namespaced::<Event>(NODE_EVENTS_NAMESPACE),
+        Some(ns) => f.namespaced::<Event>(&ns),
+        None => f.cluster::<Event>(),
     };
     for event in f.list(api, params).await {
         upsert(&mut f.set.events, event);
