@@ -2,7 +2,7 @@
 //! evidence item it came from. The diagnoser weighs them; it never looks at raw objects.
 
 use crate::diagnose::patterns::{LOG_PATTERNS, MESSAGE_PATTERNS, classify};
-use crate::diagnose::trust::without_request_text;
+use crate::diagnose::trust::{contradict, termination_contradicts_oom, without_request_text};
 use crate::domain::evidence::{ContainerState, Evidence, LogFacts, PodFacts};
 use crate::domain::playbook::Heuristic;
 use crate::domain::quantity::{format_memory, parse_memory};
@@ -175,16 +175,29 @@ fn pod_findings(id: &str, pod: &PodFacts) -> Vec<Finding> {
             _ => {}
         }
         for state in [&c.state, &c.last_state].into_iter().flatten() {
-            if let Some(message) = state.message().filter(|m| !m.is_empty())
-                && let Some(p) = classify(&LOG_PATTERNS, message)
-                    .or_else(|| classify(&MESSAGE_PATTERNS, message))
+            // A termination message is what the app wrote (or its last log lines): client text
+            // in it is not classified, and its own exit reason may contradict it.
+            let text = match state {
+                ContainerState::Terminated { .. } => state.message().map(without_request_text),
+                _ => state.message().map(std::borrow::Cow::Borrowed),
+            };
+            if let Some(text) = text.filter(|m| !m.is_empty())
+                && let Some(p) =
+                    classify(&LOG_PATTERNS, &text).or_else(|| classify(&MESSAGE_PATTERNS, &text))
             {
-                out.push(finding(
+                let message = state.message().unwrap_or_default();
+                let mut f = finding(
                     p.category,
                     p.weight * 0.9,
                     id,
                     format!("container {name} terminated: {}", clip(message, 300)),
-                ));
+                );
+                if p.category == Category::OomKilled
+                    && let Some(why) = termination_contradicts_oom(name, state)
+                {
+                    contradict(&mut f, why);
+                }
+                out.push(f);
             }
         }
     }

@@ -113,11 +113,33 @@ pub fn weigh(findings: &mut [Finding], signal: &Signal, evidence: &Evidence) {
             _ => None,
         };
         if let Some(why) = contradiction {
-            f.weight = f.weight.min(CONTRADICTED_WEIGHT);
-            f.note.push_str(&format!(" (contradicted: {why})"));
-            f.contradicted = Some(why);
+            contradict(f, why);
         }
     }
+}
+
+/// Marks `finding` as contradicted by `why`: it keeps its note but may no longer decide.
+pub fn contradict(finding: &mut Finding, why: String) {
+    finding.weight = finding.weight.min(CONTRADICTED_WEIGHT);
+    finding.note.push_str(&format!(" (contradicted: {why})"));
+    finding.contradicted = Some(why);
+}
+
+/// Why a termination cannot have been an out-of-memory kill: its reason is another one and its
+/// exit code is not 137.
+pub fn termination_contradicts_oom(container: &str, state: &ContainerState) -> Option<String> {
+    let ContainerState::Terminated {
+        reason, exit_code, ..
+    } = state
+    else {
+        return None;
+    };
+    let reason = reason.as_deref().unwrap_or("-");
+    (reason != "OOMKilled" && *exit_code != 137).then(|| {
+        format!(
+            "container {container} terminated {reason} with exit code {exit_code}, not OOMKilled"
+        )
+    })
 }
 
 /// The node a finding is about: the Node itself, or the node a Pod runs on.
@@ -206,7 +228,7 @@ fn not_oom_killed(evidence: &Evidence) -> Option<String> {
 mod tests {
     use super::without_request_text;
     use crate::diagnose::diagnose;
-    use crate::domain::evidence::{EventFacts, Evidence, Facts, LogFacts};
+    use crate::domain::evidence::{ContainerState, EventFacts, Evidence, Facts, LogFacts};
     use crate::domain::signal::{ObjectRef, Signal};
     use crate::domain::taxonomy::Category;
     use crate::domain::tests::builders::{at, evidence, not_ready, pod, ready, signal};
@@ -370,6 +392,28 @@ mod tests {
             ("event/shop/sync-1.1", forged),
         ]);
         assert_eq!(category(&s, &ev), Category::JobFailed);
+    }
+
+    #[test]
+    fn a_termination_message_cannot_claim_an_oom_its_own_exit_reason_denies() {
+        let mut p = pod("api-1").crash_looping(1, "Error").build();
+        // terminationMessagePolicy: FallbackToLogsOnError copies the last log lines.
+        p.containers[0].last_state = Some(ContainerState::Terminated {
+            reason: Some("Error".into()),
+            exit_code: 1,
+            signal: None,
+            message: Some("java.lang.OutOfMemoryError: Java heap space".into()),
+            started_at: None,
+            finished_at: None,
+        });
+        let ev = evidence(vec![("pod/shop/api-1", Facts::pod(p))]);
+        let d = diagnose(
+            &signal("CrashLoopBackOff"),
+            &ev,
+            &[],
+            at("2026-11-20T02:13:00Z"),
+        );
+        assert_ne!(d.category, Category::OomKilled, "{}", d.summary);
     }
 
     #[test]
