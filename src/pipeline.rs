@@ -54,7 +54,7 @@ pub fn decide(
     now: Timestamp,
 ) -> (Diagnosis, Plan) {
     let diagnosis = diagnose(signal, evidence, &playbook.heuristics, now);
-    let proposed = plan(signal, &diagnosis, playbook, evidence);
+    let proposed = plan(signal, &diagnosis, playbook, evidence, now);
     let ctx = policy_context(&proposed, evidence, recent);
     let plan = policy.enforce(proposed, &ctx, now);
     (diagnosis, plan)

@@ -8,12 +8,13 @@
 //! | `deployment.set_resources` (memory) | the container's latest termination was `OOMKilled` | it was for another reason (exit 137 alone is any SIGKILL) |
 //! | `node.cordon` | the Node is not Ready, or has a pressure condition | Ready=True with no pressure |
 //! | `node.uncordon` | the Node is Ready with no pressure | it is not |
-//! | `deployment.rollback` | the failing pods all run the newest revision, and an older one exists | a failing pod of an older revision: the failure did not begin with the rollout |
+//! | `deployment.rollback` | the failing pods all run the newest revision, rolled out within [`ROLLOUT_WINDOW`], and an older one exists | a failing pod of an older revision, or a newest revision older than that: the failure did not begin with the rollout |
 //! | `deployment.restart` | a pod of the Deployment is not Ready or not running | every pod is Ready and running |
 //! | `deployment.scale` | the Deployment's replica count is known | it already has that many |
 //! | `pod.delete` | the pod is not Ready, not running, or failed | it is Ready and running, or already terminating |
 //! | `cronjob.suspend` | two or more of its Jobs have `Failed=True` | — |
 
+use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
 use crate::domain::catalog::Tool;
@@ -106,14 +107,18 @@ fn pods_of<'a>(evidence: &'a Evidence, action: &Action) -> Vec<(&'a str, &'a Pod
         .collect()
 }
 
-/// Assesses one action against the evidence. `notify` is always supported.
-pub fn assess(action: &Action, evidence: &Evidence) -> Corroboration {
+/// How long after a rollout a failure can still be said to have begun with it (the rollout
+/// analysis blames nothing older either).
+pub const ROLLOUT_WINDOW: SignedDuration = SignedDuration::from_hours(48);
+
+/// Assesses one action against the evidence at `now`. `notify` is always supported.
+pub fn assess(action: &Action, evidence: &Evidence, now: Timestamp) -> Corroboration {
     let tool = action.tool;
     let name = param(action, "name").unwrap_or_default();
     match tool {
         Tool::DeploymentSetResources => memory(action, evidence),
         Tool::NodeCordon | Tool::NodeUncordon => node(tool, name, evidence),
-        Tool::DeploymentRollback => rollback(action, evidence),
+        Tool::DeploymentRollback => rollback(action, evidence, now),
         Tool::DeploymentRestart => restart(action, evidence),
         Tool::DeploymentScale => scale(action, name, evidence),
         Tool::PodDelete => pod_delete(action, name, evidence),
@@ -227,7 +232,7 @@ fn node(tool: Tool, name: &str, evidence: &Evidence) -> Corroboration {
     }
 }
 
-fn rollback(action: &Action, evidence: &Evidence) -> Corroboration {
+fn rollback(action: &Action, evidence: &Evidence, now: Timestamp) -> Corroboration {
     let tool = Tool::DeploymentRollback;
     let name = param(action, "name").unwrap_or_default();
     let Some((id, rollout)) = evidence.rollouts().find(|(_, r)| r.deployment.name == name) else {
@@ -238,6 +243,22 @@ fn rollback(action: &Action, evidence: &Evidence) -> Corroboration {
         let fact = format!("Deployment {name} has no older revision");
         return verdict(tool, Verdict::Unsupported, fact, Some(id));
     };
+    let Some(created) = newest.created_at else {
+        let fact = format!(
+            "when revision {} was rolled out is unknown",
+            newest.revision
+        );
+        return verdict(tool, Verdict::Unsupported, fact, Some(id));
+    };
+    let age = now.duration_since(created);
+    if age > ROLLOUT_WINDOW {
+        let fact = format!(
+            "revision {} was rolled out {:#} ago: a failure now did not begin with it",
+            newest.revision,
+            age.round(jiff::Unit::Hour).unwrap_or(age)
+        );
+        return verdict(tool, Verdict::Vetoed, fact, Some(id));
+    }
     let failing: Vec<&PodFacts> = pods_of(evidence, action)
         .into_iter()
         .map(|(_, p)| p)
@@ -368,12 +389,16 @@ fn suspend(name: &str, evidence: &Evidence) -> Corroboration {
 
 /// The verdict on every mutating action a plan holds or had proposed before it was downgraded,
 /// for `replay --explain` and reports.
-pub fn assess_plan(plan: &crate::domain::plan::Plan, evidence: &Evidence) -> Vec<Corroboration> {
+pub fn assess_plan(
+    plan: &crate::domain::plan::Plan,
+    evidence: &Evidence,
+    now: Timestamp,
+) -> Vec<Corroboration> {
     let proposed = plan.downgraded.iter().flat_map(|d| d.proposed.iter());
     plan.actions
         .iter()
         .chain(proposed)
         .filter(|a| a.tool.is_mutating())
-        .map(|a| assess(a, evidence))
+        .map(|a| assess(a, evidence, now))
         .collect()
 }

@@ -7,6 +7,7 @@
 //! kept in `downgraded`. Policy is applied afterwards by
 //! [`crate::domain::policy::Policy::enforce`].
 
+use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use crate::domain::catalog::Tool;
@@ -214,10 +215,11 @@ fn corroborated(
     actions: &[Action],
     playbook: &Playbook,
     evidence: &Evidence,
+    now: Timestamp,
 ) -> Result<Vec<String>, String> {
     let mut facts = Vec::new();
     for action in actions.iter().filter(|a| a.tool.is_mutating()) {
-        let c = corroborate::assess(action, evidence);
+        let c = corroborate::assess(action, evidence, now);
         if !c.allows() {
             return Err(c.describe());
         }
@@ -229,12 +231,13 @@ fn corroborated(
     Ok(facts)
 }
 
-/// Plans the response to a diagnosed incident.
+/// Plans the response to a diagnosed incident, judged at `now`.
 pub fn plan(
     signal: &Signal,
     diagnosis: &Diagnosis,
     playbook: &Playbook,
     evidence: &Evidence,
+    now: Timestamp,
 ) -> Plan {
     let category = diagnosis.category;
     let Some(remedy) = playbook.remedy_for(category) else {
@@ -276,7 +279,7 @@ pub fn plan(
             format!("the remedy for {category} has no actions"),
         );
     }
-    let support = match corroborated(&actions, playbook, evidence) {
+    let support = match corroborated(&actions, playbook, evidence, now) {
         Ok(facts) => facts,
         Err(reason) => return refused(diagnosis, actions, reason),
     };

@@ -53,6 +53,8 @@ pub struct Replayed {
     pub diagnosis: Diagnosis,
     /// The policy-checked plan.
     pub plan: Plan,
+    /// The replay clock it was decided at.
+    pub now: Timestamp,
 }
 
 /// The signals the detectors raise for `target`, falling back to Warning events about it.
@@ -153,6 +155,7 @@ pub fn run(case: &Case, rules: &RuleSet, policy: &Policy) -> Outcome {
             evidence,
             diagnosis,
             plan,
+            now,
         }
     });
     Outcome {

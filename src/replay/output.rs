@@ -46,7 +46,7 @@ pub fn to_json(outcome: &Outcome) -> Value {
 
 /// The structural verdict on each mutating action proposed, as JSON.
 fn corroboration(i: &crate::replay::Replayed) -> Vec<Value> {
-    crate::domain::corroborate::assess_plan(&i.plan, &i.evidence)
+    crate::domain::corroborate::assess_plan(&i.plan, &i.evidence, i.now)
         .into_iter()
         .map(|c| {
             let verdict = match c.verdict {

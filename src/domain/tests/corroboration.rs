@@ -5,13 +5,20 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::builders::{diagnosis, evidence, not_ready, pod, ready, revision, rollout, signal};
+use super::builders::{at, diagnosis, evidence, not_ready, pod, ready, revision, rollout, signal};
 use crate::domain::catalog::Tool;
 use crate::domain::controls::{AutoscalerFacts, DisruptionBudgetFacts, GitOpsFacts, Selector};
 use crate::domain::corroborate::{Verdict, assess, assess_plan};
+use crate::domain::diagnosis::Diagnosis;
 use crate::domain::evidence::{ConditionFacts, ContainerState, Evidence, Facts, NodeFacts};
 use crate::domain::plan::{Action, Plan};
-use crate::domain::planner::plan;
+
+const NOW: &str = "2026-11-20T02:13:00Z";
+
+/// Plans at the builders' clock.
+fn plan(signal: &Signal, diagnosis: &Diagnosis, playbook: &Playbook, evidence: &Evidence) -> Plan {
+    crate::domain::planner::plan(signal, diagnosis, playbook, evidence, at(NOW))
+}
 use crate::domain::playbook::Playbook;
 use crate::domain::signal::{ObjectRef, Signal};
 use crate::domain::taxonomy::Category;
@@ -180,6 +187,19 @@ fn two_revisions(old_pod_fails: bool) -> Evidence {
 }
 
 #[test]
+fn a_rollback_is_not_corroborated_by_a_revision_that_ran_for_weeks_before_the_failure() {
+    let ev = two_revisions(false);
+    let weeks_later = crate::domain::planner::plan(
+        &signal("CrashLoopBackOff"),
+        &diagnosis(Category::BadDeploy, &[]),
+        &playbook(),
+        &ev,
+        at("2026-12-11T02:00:00Z"),
+    );
+    refused_because(&weeks_later, "revision 5 was rolled out 504h ago");
+}
+
+#[test]
 fn a_rollback_needs_the_failure_to_have_begun_with_the_newest_revision() {
     let p = planned(
         Category::BadDeploy,
@@ -339,7 +359,7 @@ fn a_healthy_pod_is_not_deleted_and_a_healthy_deployment_not_restarted() {
 fn explain_lists_the_fact_behind_each_proposed_or_refused_mutation() {
     let ev = evidence(vec![("node/worker-3", Facts::Node(ready("worker-3")))]);
     let p = planned(Category::NodeFailure, &node_signal("worker-3"), &ev);
-    let verdicts = assess_plan(&p, &ev);
+    let verdicts = assess_plan(&p, &ev, at(NOW));
     assert_eq!(verdicts.len(), 1);
     assert_eq!(verdicts[0].verdict, Verdict::Vetoed);
     assert_eq!(verdicts[0].evidence.as_deref(), Some("node/worker-3"));
@@ -352,7 +372,7 @@ fn explain_lists_the_fact_behind_each_proposed_or_refused_mutation() {
         tool: Tool::NodeUncordon,
         params: json!({"name": "worker-3"}),
     };
-    assert_eq!(assess(&uncordon, &ev).verdict, Verdict::Supported);
+    assert_eq!(assess(&uncordon, &ev, at(NOW)).verdict, Verdict::Supported);
     let gone = evidence(vec![(
         "node/worker-3",
         Facts::Node(NodeFacts {
@@ -360,5 +380,5 @@ fn explain_lists_the_fact_behind_each_proposed_or_refused_mutation() {
             ..not_ready("worker-3")
         }),
     )]);
-    assert_eq!(assess(&uncordon, &gone).verdict, Verdict::Vetoed);
+    assert_eq!(assess(&uncordon, &gone, at(NOW)).verdict, Verdict::Vetoed);
 }

@@ -3,7 +3,25 @@ use serde_json::json;
 use super::builders::{diagnosis, evidence, not_ready, pod, revision, rollout, signal};
 use crate::domain::catalog::Tool;
 use crate::domain::evidence::{Facts, NodeFacts};
-use crate::domain::planner::{plan, policy_context};
+use crate::domain::planner::policy_context;
+
+/// Plans at the builders' clock.
+fn plan(
+    signal: &crate::domain::signal::Signal,
+    diagnosis: &crate::domain::diagnosis::Diagnosis,
+    playbook: &Playbook,
+    evidence: &crate::domain::evidence::Evidence,
+) -> crate::domain::plan::Plan {
+    crate::domain::planner::plan(
+        signal,
+        diagnosis,
+        playbook,
+        evidence,
+        super::builders::at(NOW),
+    )
+}
+
+const NOW: &str = "2026-11-20T02:13:00Z";
 use crate::domain::playbook::Playbook;
 use crate::domain::policy::Policy;
 use crate::domain::taxonomy::Category;
@@ -204,12 +222,13 @@ fn auto_approval_applies_only_to_the_named_tool_in_the_named_namespaces() {
         "api",
     ));
     dev.target.namespace = Some("dev-a".into());
-    let p = plan(
-        &dev,
-        &diagnosis(Category::BadDeploy, &[]),
-        &pb,
-        &rollout_evidence(),
-    );
+    let mut in_dev = rollout_evidence();
+    for item in &mut in_dev.items {
+        if let Facts::Pod(p) = &mut item.facts {
+            p.namespace = "dev-a".into();
+        }
+    }
+    let p = plan(&dev, &diagnosis(Category::BadDeploy, &[]), &pb, &in_dev);
     assert_eq!(p.actions[0].tool, Tool::DeploymentRestart);
     assert!(!p.requires_approval);
     let prod = plan(
