@@ -18,7 +18,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
 use crate::domain::catalog::Tool;
-use crate::domain::evidence::{ContainerState, Evidence, NodeFacts, PodFacts};
+use crate::domain::evidence::{ContainerState, Evidence, NodeFacts, PodFacts, RevisionFacts};
 use crate::domain::plan::Action;
 
 /// What the structure says about an action.
@@ -232,6 +232,27 @@ fn node(tool: Tool, name: &str, evidence: &Evidence) -> Corroboration {
     }
 }
 
+/// Why the newest revision cannot be the one the failure began with: its rollout time is unknown,
+/// or it is older than [`ROLLOUT_WINDOW`].
+fn too_old(newest: &RevisionFacts, now: Timestamp) -> Option<(Verdict, String)> {
+    let Some(created) = newest.created_at else {
+        let fact = format!(
+            "when revision {} was rolled out is unknown",
+            newest.revision
+        );
+        return Some((Verdict::Unsupported, fact));
+    };
+    let age = now.duration_since(created);
+    (age > ROLLOUT_WINDOW).then(|| {
+        let fact = format!(
+            "revision {} was rolled out {:#} ago: a failure now did not begin with it",
+            newest.revision,
+            age.round(jiff::Unit::Hour).unwrap_or(age)
+        );
+        (Verdict::Vetoed, fact)
+    })
+}
+
 fn rollback(action: &Action, evidence: &Evidence, now: Timestamp) -> Corroboration {
     let tool = Tool::DeploymentRollback;
     let name = param(action, "name").unwrap_or_default();
@@ -243,21 +264,8 @@ fn rollback(action: &Action, evidence: &Evidence, now: Timestamp) -> Corroborati
         let fact = format!("Deployment {name} has no older revision");
         return verdict(tool, Verdict::Unsupported, fact, Some(id));
     };
-    let Some(created) = newest.created_at else {
-        let fact = format!(
-            "when revision {} was rolled out is unknown",
-            newest.revision
-        );
-        return verdict(tool, Verdict::Unsupported, fact, Some(id));
-    };
-    let age = now.duration_since(created);
-    if age > ROLLOUT_WINDOW {
-        let fact = format!(
-            "revision {} was rolled out {:#} ago: a failure now did not begin with it",
-            newest.revision,
-            age.round(jiff::Unit::Hour).unwrap_or(age)
-        );
-        return verdict(tool, Verdict::Vetoed, fact, Some(id));
+    if let Some((verdict_, fact)) = too_old(newest, now) {
+        return verdict(tool, verdict_, fact, Some(id));
     }
     let failing: Vec<&PodFacts> = pods_of(evidence, action)
         .into_iter()

@@ -16,7 +16,7 @@ use crate::domain::diagnosis::Diagnosis;
 use crate::domain::evidence::{ContainerState, Evidence};
 use crate::domain::guards;
 use crate::domain::plan::{Action, Check, Downgrade, Plan, Risk};
-use crate::domain::playbook::{CheckSpec, Playbook, RemedyAction};
+use crate::domain::playbook::{CheckSpec, Playbook, Remedy, RemedyAction};
 use crate::domain::policy::{PolicyContext, truncate};
 use crate::domain::quantity::format_memory;
 use crate::domain::signal::{ObjectRef, Signal};
@@ -231,6 +231,62 @@ fn corroborated(
     Ok(facts)
 }
 
+/// The plan of corroborated `actions`: approval, risk, the checks that will prove it, and a
+/// rationale citing the fact behind each mutation.
+fn proposal(
+    signal: &Signal,
+    diagnosis: &Diagnosis,
+    playbook: &Playbook,
+    remedy: &Remedy,
+    actions: Vec<Action>,
+    support: &[String],
+) -> Plan {
+    let category = diagnosis.category;
+    let namespace = signal.namespace();
+    let requires_approval = actions
+        .iter()
+        .any(|a| a.tool.is_mutating() && !playbook.approval.auto_approves(a.tool, namespace));
+    let risk = actions
+        .iter()
+        .map(|a| Risk::of(a.tool))
+        .max()
+        .unwrap_or(Risk::None);
+    let mutating = actions.iter().any(|a| a.tool.is_mutating());
+    let target = signal
+        .workload
+        .clone()
+        .unwrap_or_else(|| signal.target.clone());
+    let specs = if remedy.verification.is_empty() {
+        &playbook.verification
+    } else {
+        &remedy.verification
+    };
+    let verification = if mutating {
+        specs.iter().map(|s| check(s, &target)).collect()
+    } else {
+        Vec::new()
+    };
+    let tools: Vec<&str> = actions.iter().map(|a| a.tool.as_str()).collect();
+    Plan {
+        rationale: format!(
+            "{category} (confidence {:.2}) → playbook `{}` remedy: {}{}",
+            diagnosis.confidence,
+            playbook.name,
+            tools.join(", "),
+            if support.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", support.join("; "))
+            }
+        ),
+        actions,
+        requires_approval,
+        risk,
+        downgraded: None,
+        verification,
+    }
+}
+
 /// Plans the response to a diagnosed incident, judged at `now`.
 pub fn plan(
     signal: &Signal,
@@ -283,49 +339,7 @@ pub fn plan(
         Ok(facts) => facts,
         Err(reason) => return refused(diagnosis, actions, reason),
     };
-    let namespace = signal.namespace();
-    let requires_approval = actions
-        .iter()
-        .any(|a| a.tool.is_mutating() && !playbook.approval.auto_approves(a.tool, namespace));
-    let risk = actions
-        .iter()
-        .map(|a| Risk::of(a.tool))
-        .max()
-        .unwrap_or(Risk::None);
-    let mutating = actions.iter().any(|a| a.tool.is_mutating());
-    let target = signal
-        .workload
-        .clone()
-        .unwrap_or_else(|| signal.target.clone());
-    let specs = if remedy.verification.is_empty() {
-        &playbook.verification
-    } else {
-        &remedy.verification
-    };
-    let verification = if mutating {
-        specs.iter().map(|s| check(s, &target)).collect()
-    } else {
-        Vec::new()
-    };
-    let tools: Vec<&str> = actions.iter().map(|a| a.tool.as_str()).collect();
-    Plan {
-        rationale: format!(
-            "{category} (confidence {:.2}) → playbook `{}` remedy: {}{}",
-            diagnosis.confidence,
-            playbook.name,
-            tools.join(", "),
-            if support.is_empty() {
-                String::new()
-            } else {
-                format!("; {}", support.join("; "))
-            }
-        ),
-        actions,
-        requires_approval,
-        risk,
-        downgraded: None,
-        verification,
-    }
+    proposal(signal, diagnosis, playbook, remedy, actions, &support)
 }
 
 /// What policy needs to know about the targets of `plan`, read from the evidence.
