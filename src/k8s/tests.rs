@@ -112,6 +112,20 @@ fn an_event_about_a_node_counts_only_from_default_where_the_kubelet_records_it()
 }
 
 #[test]
+fn a_warning_about_a_node_raises_a_signal_only_from_default() {
+    let event = |namespace: &str| -> k8s_openapi::api::core::v1::Event {
+        serde_yaml_ng::from_str(&format!(
+            "apiVersion: v1\nkind: Event\nmetadata: {{name: worker-3.1, namespace: {namespace}}}\n\
+             involvedObject: {{kind: Node, name: worker-3}}\nreason: NotReady\ntype: Warning\n\
+             message: Kubelet stopped posting node status.\n"
+        ))
+        .expect("event yaml")
+    };
+    assert!(detect::event(&event("default"), now()).is_some());
+    assert!(detect::event(&event("team-a"), now()).is_none());
+}
+
+#[test]
 fn a_node_raises_not_ready_and_each_pressure() {
     let node: Node = serde_yaml_ng::from_str(
         "apiVersion: v1\nkind: Node\nmetadata: {name: worker-3}\nstatus:\n  conditions:\n  - {type: Ready, status: Unknown, reason: NodeStatusUnknown, message: Kubelet stopped posting node status.}\n  - {type: DiskPressure, status: 'True'}\n  - {type: MemoryPressure, status: 'False'}\n",
