@@ -64,6 +64,56 @@ fn node_of(signal: &Signal, evidence: &Evidence) -> Option<String> {
     evidence.pods().find_map(|(_, p)| p.node.clone())
 }
 
+/// Rollback to the revision before the newest, when the diagnosis blames the rollout.
+fn rollback(signal: &Signal, diagnosis: &Diagnosis, evidence: &Evidence) -> Result<Value, Refusal> {
+    let blamed = diagnosis.category == Category::BadDeploy
+        || diagnosis.contributing.contains(&Category::BadDeploy);
+    if !blamed {
+        return Err("rollback needs a diagnosis that blames the newest rollout".into());
+    }
+    let target = deployment(signal)?;
+    let rollout = evidence
+        .rollouts()
+        .map(|(_, r)| r)
+        .find(|r| r.deployment.name == target.name);
+    let previous = rollout
+        .and_then(|r| r.previous())
+        .ok_or("there is no previous revision to roll back to")?;
+    let mut params = ns_name(target);
+    params["to_revision"] = json!(previous.revision.max(1));
+    Ok(params)
+}
+
+/// Suspend the Job's CronJob after repeated failed runs, unless it already is.
+fn suspend(signal: &Signal, evidence: &Evidence) -> Result<Value, Refusal> {
+    let cron = signal
+        .workload
+        .as_ref()
+        .filter(|w| w.kind == "CronJob")
+        .ok_or("the Job is not owned by a CronJob")?;
+    let failed_runs = evidence
+        .jobs()
+        .filter(|(_, j)| {
+            j.conditions
+                .iter()
+                .any(|c| c.kind == "Failed" && c.is_true())
+        })
+        .count();
+    if failed_runs < 2 {
+        return Err(format!(
+            "only {failed_runs} failed run(s) of CronJob {}; suspending needs repeated failures",
+            cron.name
+        ));
+    }
+    if evidence
+        .cronjobs()
+        .any(|(_, c)| c.name == cron.name && c.suspended)
+    {
+        return Err(format!("CronJob {} is already suspended", cron.name));
+    }
+    Ok(ns_name(cron))
+}
+
 fn build(
     action: &RemedyAction,
     signal: &Signal,
@@ -71,24 +121,7 @@ fn build(
     evidence: &Evidence,
 ) -> Result<Value, Refusal> {
     match action.tool {
-        Tool::DeploymentRollback => {
-            let blamed = diagnosis.category == Category::BadDeploy
-                || diagnosis.contributing.contains(&Category::BadDeploy);
-            if !blamed {
-                return Err("rollback needs a diagnosis that blames the newest rollout".into());
-            }
-            let target = deployment(signal)?;
-            let rollout = evidence
-                .rollouts()
-                .map(|(_, r)| r)
-                .find(|r| r.deployment.name == target.name);
-            let previous = rollout
-                .and_then(|r| r.previous())
-                .ok_or("there is no previous revision to roll back to")?;
-            let mut params = ns_name(target);
-            params["to_revision"] = json!(previous.revision.max(1));
-            Ok(params)
-        }
+        Tool::DeploymentRollback => rollback(signal, diagnosis, evidence),
         Tool::DeploymentRestart => deployment(signal).map(ns_name),
         Tool::DeploymentScale => {
             let mut params = ns_name(deployment(signal)?);
@@ -123,34 +156,7 @@ fn build(
             }
             Ok(json!({"name": node}))
         }
-        Tool::CronjobSuspend => {
-            let cron = signal
-                .workload
-                .as_ref()
-                .filter(|w| w.kind == "CronJob")
-                .ok_or("the Job is not owned by a CronJob")?;
-            let failed_runs = evidence
-                .jobs()
-                .filter(|(_, j)| {
-                    j.conditions
-                        .iter()
-                        .any(|c| c.kind == "Failed" && c.is_true())
-                })
-                .count();
-            if failed_runs < 2 {
-                return Err(format!(
-                    "only {failed_runs} failed run(s) of CronJob {}; suspending needs repeated failures",
-                    cron.name
-                ));
-            }
-            if evidence
-                .cronjobs()
-                .any(|(_, c)| c.name == cron.name && c.suspended)
-            {
-                return Err(format!("CronJob {} is already suspended", cron.name));
-            }
-            Ok(ns_name(cron))
-        }
+        Tool::CronjobSuspend => suspend(signal, evidence),
         Tool::Notify => Ok(json!({"message": truncate(&diagnosis.summary, 4000)})),
     }
 }
