@@ -243,6 +243,9 @@ fn explain(outcome: &crate::replay::Outcome, rules: &RuleSet, now: jiff::Timesta
         );
         let _ = writeln!(out, "  changes   {}", r.changes.join("; "));
     }
+    for c in crate::domain::corroborate::assess_plan(&i.plan, &i.evidence, now) {
+        let _ = writeln!(out, "  corroboration {}", c.describe());
+    }
     out
 }
 

@@ -63,7 +63,7 @@ pub fn decide(
     now: Timestamp,
 ) -> (Diagnosis, Plan) {
     let diagnosis = diagnose(signal, evidence, &playbook.heuristics, now);
-    let proposed = plan(signal, &diagnosis, playbook, evidence);
+    let proposed = plan(signal, &diagnosis, playbook, evidence, now);
     let mut ctx = policy_context(&proposed, evidence, recent);
     ctx.signal_namespace = signal.namespace().map(str::to_owned);
     // Only the nodes the evidence holds: the whole pool is read right before execution.

@@ -37,6 +37,48 @@ fn replay_json_prints_one_object_per_case_and_exits_zero() {
 }
 
 #[test]
+fn explain_shows_the_structural_fact_behind_each_proposed_mutation_and_why_one_was_refused() {
+    let out = nightshift(&[
+        "replay",
+        "fixtures/incidents/catalog-registry-host-typo-rollout",
+        "fixtures/incidents/invoice-reconciler-oomkilled-steady-state",
+        "--explain",
+    ]);
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(
+        stdout.contains("corroboration deployment.rollback supported: the failing pods"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("refused   downgraded to notify: Deployment catalog is managed by Argo CD"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("corroboration deployment.set_resources supported: container"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("terminated OOMKilled (exit 137)"),
+        "{stdout}"
+    );
+    let json = nightshift(&[
+        "replay",
+        "fixtures/incidents/catalog-registry-host-typo-rollout",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    let c = &v["plan"]["corroboration"][0];
+    assert_eq!(c["tool"], "deployment.rollback");
+    assert_eq!(c["verdict"], "supported");
+    assert_eq!(c["evidence"], "rollout/shop/catalog");
+    let reason = v["plan"]["downgraded"]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(reason.contains("Argo CD"), "{reason}");
+}
+
+#[test]
 fn a_case_no_rule_matches_prints_a_null_incident() {
     let tmp = tempfile::tempdir().expect("tmp");
     write(

@@ -61,6 +61,30 @@ fn every_fixture_case_loads_and_meets_its_expectation() {
     );
 }
 
+/// Cases whose remedies come from an operator's playbook (fixtures/operator/playbooks: the shipped
+/// ones, plus a workload playbook that deletes crash-looping pods and scales on readiness
+/// failures), so the disruption-budget and autoscaler guards are exercised, each beside a
+/// control case where the same remedy is planned.
+#[test]
+fn operator_playbook_cases_meet_their_expectation() {
+    let rules = RuleSet::load(
+        &root().join("rules"),
+        &root().join("fixtures/operator/playbooks"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let dirs = case_dirs("fixtures/operator/incidents");
+    assert!(dirs.len() >= 4, "{} cases", dirs.len());
+    let mut failures = Vec::new();
+    for dir in &dirs {
+        let case = Case::load(dir).unwrap_or_else(|e| panic!("{e}"));
+        let expect = case.file.expect.clone().expect("expect");
+        if let Err(problems) = check_expect(&run(&case, &rules, &Policy::default()), &expect) {
+            failures.push(format!("{}: {}", case.name, problems.join("; ")));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 #[test]
 fn fixtures_cover_every_taxonomy_category_and_the_common_ones_twice() {
     use nightshift::domain::taxonomy::Category;

@@ -17,7 +17,7 @@ mod rbac;
 use apiserver::{Call, Reply, Seen, get, list};
 use gather_support::objects as obj;
 use gather_support::{
-    APPS, BATCH, SHOP, empty, events_uri, gather_with, ids, log_uri, namespace_limits,
+    APPS, BATCH, SHOP, controls, empty, events_uri, gather_with, ids, log_uri, namespace_limits,
 };
 
 static SEEN: Seen = Seen::new(Vec::new());
@@ -58,7 +58,10 @@ fn crash_loop_calls() -> Vec<Call> {
             events_uri(Some("shop"), "Deployment", "api"),
             empty("EventList"),
         ),
-        get(events_uri(None, "Node", "worker-1"), Reply::Status(500)),
+        get(
+            events_uri(Some("default"), "Node", "worker-1"),
+            Reply::Status(500),
+        ),
         get(
             events_uri(Some("shop"), "PersistentVolumeClaim", "data"),
             empty("EventList"),
@@ -95,6 +98,22 @@ fn crash_loop_calls() -> Vec<Call> {
         Reply::Json(list("ResourceQuotaList", vec![obj::quota()])),
         Reply::Status(403),
     ));
+    calls.extend(controls(
+        Some(Reply::Json(list(
+            "HorizontalPodAutoscalerList",
+            vec![
+                obj::autoscaler("other", "web"),
+                obj::autoscaler("api", "api"),
+            ],
+        ))),
+        Reply::Json(list(
+            "PodDisruptionBudgetList",
+            vec![
+                obj::disruption_budget("web", "web"),
+                obj::disruption_budget("api", "api"),
+            ],
+        )),
+    ));
     calls
 }
 
@@ -121,6 +140,7 @@ async fn contract_a_crash_looping_pod_is_gathered_with_its_owners_siblings_event
         "event/shop/api-7d9f8c6b5-x2k4q.18e99e8fd10329b7",
         "log/api-7d9f8c6b5-x2k4q/api/previous",
         "log/api-5b7f8c9d4-h7gkl/api",
+        "pdb/shop/api",
     ] {
         assert!(ids.contains(&id), "{id} missing from {ids:?}");
     }
@@ -129,8 +149,11 @@ async fn contract_a_crash_looping_pod_is_gathered_with_its_owners_siblings_event
             .any(|id| id.starts_with("configmap/") || id.starts_with("secret/")),
         "{ids:?}"
     );
+    assert!(!ids.contains(&"pdb/shop/web"), "a budget over other pods");
     let (_, rollout) = gathered.evidence.rollouts().next().expect("rollout");
     assert_eq!(rollout.revisions.len(), 2);
+    let hpa = rollout.autoscaler.as_ref().expect("the autoscaler of api");
+    assert_eq!((hpa.name.as_str(), hpa.max_replicas), ("api", 10));
     assert_eq!(gathered.workload, Some(workload));
     let labels: Vec<&str> = gathered
         .errors
@@ -214,6 +237,7 @@ async fn contract_a_failed_job_of_a_cronjob_is_gathered_with_the_cronjobs_recent
         empty("ResourceQuotaList"),
         empty("LimitRangeList"),
     ));
+    calls.extend(controls(None, empty("PodDisruptionBudgetList")));
     let target = ObjectRef::namespaced("Job", "shop", "sync-2901");
     let gathered = gather_with(
         &SEEN,
@@ -256,7 +280,10 @@ async fn contract_a_node_is_gathered_with_the_pods_on_it_across_namespaces() {
             "/api/v1/pods?&fieldSelector=spec.nodeName%3Dworker-1&limit=50",
             Reply::Json(list("PodList", vec![obj::bare_pod()])),
         ),
-        get(events_uri(None, "Node", "worker-1"), empty("EventList")),
+        get(
+            events_uri(Some("default"), "Node", "worker-1"),
+            empty("EventList"),
+        ),
         get(events_uri(None, "Pod", "cache-0"), empty("EventList")),
         get(
             log_uri("cache-0", false, 201, 131072),
@@ -315,6 +342,7 @@ async fn pods_of_a_statefulset_are_listed_by_the_labels_its_pods_share() {
         empty("ResourceQuotaList"),
         empty("LimitRangeList"),
     ));
+    calls.extend(controls(None, empty("PodDisruptionBudgetList")));
     let target = ObjectRef::namespaced("Pod", "shop", "db-1");
     let gathered = gather_with(
         &SEEN,

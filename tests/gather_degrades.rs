@@ -15,7 +15,9 @@ mod rbac;
 
 use apiserver::{Call, Reply, Seen, get, list};
 use gather_support::objects as obj;
-use gather_support::{APPS, SHOP, empty, events_uri, gather_with, ids, log_uri, namespace_limits};
+use gather_support::{
+    APPS, SHOP, controls, empty, events_uri, gather_with, ids, log_uri, namespace_limits,
+};
 
 static SEEN: Seen = Seen::new(Vec::new());
 
@@ -36,6 +38,7 @@ fn bare_pod_calls(logs: Vec<Call>) -> Vec<Call> {
         empty("ResourceQuotaList"),
         empty("LimitRangeList"),
     ));
+    calls.extend(controls(None, empty("PodDisruptionBudgetList")));
     calls
 }
 
@@ -110,6 +113,7 @@ async fn a_request_that_does_not_answer_in_its_share_of_time_is_skipped() {
         Reply::Json(list("ResourceQuotaList", vec![obj::quota()])),
         empty("LimitRangeList"),
     ));
+    calls.extend(controls(None, empty("PodDisruptionBudgetList")));
     let target = ObjectRef::namespaced("Pod", "shop", "cache-0");
     let gathered = gather_with(&SEEN, limits, target, None, EvidenceSpec::default(), calls).await;
     assert_eq!(ids(&gathered), vec!["quota/shop/compute"]);

@@ -2,6 +2,7 @@
 //! evidence item it came from. The diagnoser weighs them; it never looks at raw objects.
 
 use crate::diagnose::patterns::{LOG_PATTERNS, MESSAGE_PATTERNS, classify};
+use crate::diagnose::trust::without_request_text;
 use crate::domain::evidence::{ContainerState, Evidence, LogFacts, PodFacts};
 use crate::domain::playbook::Heuristic;
 use crate::domain::quantity::{format_memory, parse_memory};
@@ -19,6 +20,9 @@ pub struct Finding {
     pub evidence: String,
     /// What was seen, with the specifics a human needs (names, images, messages).
     pub note: String,
+    /// The structural fact that contradicts it, when one does: it may then not decide
+    /// (see [`crate::diagnose::trust`]).
+    pub contradicted: Option<String>,
 }
 
 fn finding(category: Category, weight: f64, evidence: &str, note: String) -> Finding {
@@ -27,6 +31,7 @@ fn finding(category: Category, weight: f64, evidence: &str, note: String) -> Fin
         weight,
         evidence: evidence.to_owned(),
         note,
+        contradicted: None,
     }
 }
 
@@ -170,10 +175,18 @@ fn pod_findings(id: &str, pod: &PodFacts) -> Vec<Finding> {
             _ => {}
         }
         for state in [&c.state, &c.last_state].into_iter().flatten() {
-            if let Some(message) = state.message().filter(|m| !m.is_empty())
-                && let Some(p) = classify(&LOG_PATTERNS, message)
-                    .or_else(|| classify(&MESSAGE_PATTERNS, message))
+            // A termination message is what the app wrote (or its last log lines): client text
+            // in it is not classified. A runtime's own out-of-memory message names the cause
+            // whatever its exit code (raising the limit still needs `OOMKilled`).
+            let text = match state {
+                ContainerState::Terminated { .. } => state.message().map(without_request_text),
+                _ => state.message().map(std::borrow::Cow::Borrowed),
+            };
+            if let Some(text) = text.filter(|m| !m.is_empty())
+                && let Some(p) =
+                    classify(&LOG_PATTERNS, &text).or_else(|| classify(&MESSAGE_PATTERNS, &text))
             {
+                let message = state.message().unwrap_or_default();
                 out.push(finding(
                     p.category,
                     p.weight * 0.9,
@@ -470,7 +483,8 @@ fn log_findings(id: &str, log: &LogFacts) -> Vec<Finding> {
     let tail_start = meaningful.len().saturating_sub(12);
     let base = if log.previous { 1.0 } else { 0.9 };
     for (position, (_, line)) in meaningful.iter().enumerate() {
-        let Some(p) = classify(&LOG_PATTERNS, line) else {
+        // What a client put in a request (a path, a query, a header) is not the app speaking.
+        let Some(p) = classify(&LOG_PATTERNS, &without_request_text(line)) else {
             continue;
         };
         let near_end = position >= tail_start;

@@ -7,6 +7,7 @@ pub mod findings;
 pub mod patterns;
 pub mod reduce;
 pub mod rollout;
+pub mod trust;
 
 use std::collections::BTreeMap;
 
@@ -120,6 +121,8 @@ pub fn analyse(
     findings.extend(findings::from_alerts(evidence));
     findings.extend(findings::from_metrics(evidence));
     findings.extend(findings::from_heuristics(evidence, heuristics));
+    // Logs and Events may not decide against what the objects' status says.
+    trust::weigh(&mut findings, signal, evidence);
     let pods = pods(evidence);
     let rollout = evidence
         .rollouts()
@@ -139,7 +142,9 @@ pub fn analyse(
     // A liveness kill shows as exit 137 without OOMKilled; with liveness failures in the events
     // it is a probe failure, not a crash.
     let liveness = findings.iter().any(|f| {
-        f.category == Category::ProbeFailure && f.note.to_lowercase().contains("liveness")
+        f.category == Category::ProbeFailure
+            && f.contradicted.is_none()
+            && f.note.to_lowercase().contains("liveness")
     });
     if liveness {
         for f in findings

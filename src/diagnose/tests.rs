@@ -182,7 +182,12 @@ fn a_liveness_kill_with_exit_137_is_a_probe_failure_not_a_crash_or_oom() {
     let ev = evidence(vec![
         (
             "pod/shop/api-1",
-            Facts::pod(pod("api-1").crash_looping(137, "Error").build()),
+            Facts::pod(
+                pod("api-1")
+                    .crash_looping(137, "Error")
+                    .probe("liveness")
+                    .build(),
+            ),
         ),
         (
             "event/shop/e1",

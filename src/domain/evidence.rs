@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::controls::{AutoscalerFacts, DisruptionBudgetFacts, GitOpsFacts};
 use crate::domain::redact;
 use crate::domain::signal::ObjectRef;
 
@@ -50,6 +51,8 @@ pub enum Facts {
     Metric(MetricFacts),
     /// A firing alert.
     Alert(AlertFacts),
+    /// A PodDisruptionBudget of the namespace.
+    DisruptionBudget(DisruptionBudgetFacts),
 }
 
 /// A status condition (pod, node, deployment, job).
@@ -361,6 +364,12 @@ pub struct RolloutFacts {
     pub revisions: Vec<RevisionFacts>,
     /// The Deployment's current pod template, when known.
     pub template: Vec<TemplateContainer>,
+    /// The GitOps controller that reconciles it from Git, when its labels say so.
+    #[serde(default)]
+    pub gitops: Option<GitOpsFacts>,
+    /// The HorizontalPodAutoscaler that owns its replica count, when one targets it.
+    #[serde(default)]
+    pub autoscaler: Option<AutoscalerFacts>,
 }
 
 impl RolloutFacts {
@@ -579,4 +588,5 @@ impl Evidence {
     accessor!(configs, Config, ConfigFacts);
     accessor!(metrics, Metric, MetricFacts);
     accessor!(alerts, Alert, AlertFacts);
+    accessor!(disruption_budgets, DisruptionBudget, DisruptionBudgetFacts);
 }

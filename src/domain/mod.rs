@@ -3,8 +3,11 @@
 
 pub mod approval;
 pub mod catalog;
+pub mod controls;
+pub mod corroborate;
 pub mod diagnosis;
 pub mod evidence;
+pub mod guards;
 pub mod incident;
 pub mod pattern;
 pub mod plan;

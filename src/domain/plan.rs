@@ -112,7 +112,8 @@ pub fn check_target(kind: CheckKind, actions: &[Action], incident: &ObjectRef) -
     }
 }
 
-/// Why a plan was downgraded to `notify` by policy.
+/// Why a plan was downgraded to `notify`: by policy, because no structural fact supported a
+/// mutation, or because something else controlling its target would undo it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Downgrade {
     /// The policy's reason.
@@ -132,7 +133,8 @@ pub struct Plan {
     pub risk: Risk,
     /// Why these actions.
     pub rationale: String,
-    /// Set when policy refused the proposed actions and the plan became `notify`.
+    /// Set when the proposed actions were refused (policy, corroboration, GitOps, autoscaler,
+    /// disruption budget) and the plan became `notify`.
     pub downgraded: Option<Downgrade>,
     /// The checks that prove it worked.
     pub verification: Vec<Check>,

@@ -1,15 +1,22 @@
 //! The planner: from a diagnosis and the playbook's remedy for it, concrete catalog actions with
 //! parameters derived from the evidence, each with a precondition. When a precondition fails
 //! (no previous revision to roll back to, no Deployment to resize) the plan is `notify` and the
-//! rationale says why. Policy is applied afterwards by [`crate::domain::policy::Policy::enforce`].
+//! rationale says why. Every mutating action must then be corroborated by a structural fact
+//! ([`crate::domain::corroborate`]) and must not be one the cluster would undo or that would hurt
+//! ([`crate::domain::guards`]); otherwise the plan is `notify`, the proposed actions and the reason
+//! kept in `downgraded`. Policy is applied afterwards by
+//! [`crate::domain::policy::Policy::enforce`].
 
+use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use crate::domain::catalog::Tool;
+use crate::domain::corroborate;
 use crate::domain::diagnosis::Diagnosis;
 use crate::domain::evidence::{ContainerState, Evidence};
-use crate::domain::plan::{Action, Check, Plan, Risk, check_target};
-use crate::domain::playbook::{CheckSpec, Playbook, RemedyAction};
+use crate::domain::guards;
+use crate::domain::plan::{Action, Check, Downgrade, Plan, Risk, check_target};
+use crate::domain::playbook::{CheckSpec, Playbook, Remedy, RemedyAction};
 use crate::domain::policy::{PolicyContext, truncate};
 use crate::domain::quantity::format_memory;
 use crate::domain::signal::{ObjectRef, Signal};
@@ -57,6 +64,56 @@ fn node_of(signal: &Signal, evidence: &Evidence) -> Option<String> {
     evidence.pods().find_map(|(_, p)| p.node.clone())
 }
 
+/// Rollback to the revision before the newest, when the diagnosis blames the rollout.
+fn rollback(signal: &Signal, diagnosis: &Diagnosis, evidence: &Evidence) -> Result<Value, Refusal> {
+    let blamed = diagnosis.category == Category::BadDeploy
+        || diagnosis.contributing.contains(&Category::BadDeploy);
+    if !blamed {
+        return Err("rollback needs a diagnosis that blames the newest rollout".into());
+    }
+    let target = deployment(signal)?;
+    let rollout = evidence
+        .rollouts()
+        .map(|(_, r)| r)
+        .find(|r| r.deployment.name == target.name);
+    let previous = rollout
+        .and_then(|r| r.previous())
+        .ok_or("there is no previous revision to roll back to")?;
+    let mut params = ns_name(target);
+    params["to_revision"] = json!(previous.revision.max(1));
+    Ok(params)
+}
+
+/// Suspend the Job's CronJob after repeated failed runs, unless it already is.
+fn suspend(signal: &Signal, evidence: &Evidence) -> Result<Value, Refusal> {
+    let cron = signal
+        .workload
+        .as_ref()
+        .filter(|w| w.kind == "CronJob")
+        .ok_or("the Job is not owned by a CronJob")?;
+    let failed_runs = evidence
+        .jobs()
+        .filter(|(_, j)| {
+            j.conditions
+                .iter()
+                .any(|c| c.kind == "Failed" && c.is_true())
+        })
+        .count();
+    if failed_runs < 2 {
+        return Err(format!(
+            "only {failed_runs} failed run(s) of CronJob {}; suspending needs repeated failures",
+            cron.name
+        ));
+    }
+    if evidence
+        .cronjobs()
+        .any(|(_, c)| c.name == cron.name && c.suspended)
+    {
+        return Err(format!("CronJob {} is already suspended", cron.name));
+    }
+    Ok(ns_name(cron))
+}
+
 fn build(
     action: &RemedyAction,
     signal: &Signal,
@@ -64,24 +121,7 @@ fn build(
     evidence: &Evidence,
 ) -> Result<Value, Refusal> {
     match action.tool {
-        Tool::DeploymentRollback => {
-            let blamed = diagnosis.category == Category::BadDeploy
-                || diagnosis.contributing.contains(&Category::BadDeploy);
-            if !blamed {
-                return Err("rollback needs a diagnosis that blames the newest rollout".into());
-            }
-            let target = deployment(signal)?;
-            let rollout = evidence
-                .rollouts()
-                .map(|(_, r)| r)
-                .find(|r| r.deployment.name == target.name);
-            let previous = rollout
-                .and_then(|r| r.previous())
-                .ok_or("there is no previous revision to roll back to")?;
-            let mut params = ns_name(target);
-            params["to_revision"] = json!(previous.revision.max(1));
-            Ok(params)
-        }
+        Tool::DeploymentRollback => rollback(signal, diagnosis, evidence),
         Tool::DeploymentRestart => deployment(signal).map(ns_name),
         Tool::DeploymentScale => {
             let mut params = ns_name(deployment(signal)?);
@@ -116,34 +156,7 @@ fn build(
             }
             Ok(json!({"name": node}))
         }
-        Tool::CronjobSuspend => {
-            let cron = signal
-                .workload
-                .as_ref()
-                .filter(|w| w.kind == "CronJob")
-                .ok_or("the Job is not owned by a CronJob")?;
-            let failed_runs = evidence
-                .jobs()
-                .filter(|(_, j)| {
-                    j.conditions
-                        .iter()
-                        .any(|c| c.kind == "Failed" && c.is_true())
-                })
-                .count();
-            if failed_runs < 2 {
-                return Err(format!(
-                    "only {failed_runs} failed run(s) of CronJob {}; suspending needs repeated failures",
-                    cron.name
-                ));
-            }
-            if evidence
-                .cronjobs()
-                .any(|(_, c)| c.name == cron.name && c.suspended)
-            {
-                return Err(format!("CronJob {} is already suspended", cron.name));
-            }
-            Ok(ns_name(cron))
-        }
+        Tool::CronjobSuspend => suspend(signal, evidence),
         Tool::Notify => Ok(json!({"message": truncate(&diagnosis.summary, 4000)})),
     }
 }
@@ -176,12 +189,120 @@ fn notify(diagnosis: &Diagnosis, rationale: String) -> Plan {
     }
 }
 
-/// Plans the response to a diagnosed incident.
+/// A `notify` in place of `proposed`, which the structure does not support or something else
+/// controlling the target would undo: the message and `downgraded` say why.
+fn refused(diagnosis: &Diagnosis, proposed: Vec<Action>, reason: String) -> Plan {
+    let tools: Vec<&str> = proposed.iter().map(|a| a.tool.as_str()).collect();
+    let message = format!(
+        "{}\n\nnightshift did not propose {}: {reason}. A human must look.",
+        diagnosis.summary,
+        tools.join(", ")
+    );
+    Plan {
+        actions: vec![Action {
+            tool: Tool::Notify,
+            params: json!({"message": truncate(&message, 4000)}),
+        }],
+        requires_approval: false,
+        risk: Risk::None,
+        rationale: format!(
+            "{} (confidence {:.2}) → {}: {reason}",
+            diagnosis.category,
+            diagnosis.confidence,
+            tools.join(", ")
+        ),
+        downgraded: Some(Downgrade { reason, proposed }),
+        verification: Vec::new(),
+    }
+}
+
+/// The structural fact behind each mutating action, or why one may not be proposed.
+fn corroborated(
+    actions: &[Action],
+    playbook: &Playbook,
+    evidence: &Evidence,
+    now: Timestamp,
+) -> Result<Vec<String>, String> {
+    let mut facts = Vec::new();
+    for action in actions.iter().filter(|a| a.tool.is_mutating()) {
+        let c = corroborate::assess(action, evidence, now);
+        if !c.allows() {
+            return Err(c.describe());
+        }
+        if let Some(why) = guards::refusal(action, playbook, evidence) {
+            return Err(why);
+        }
+        facts.push(c.describe());
+    }
+    Ok(facts)
+}
+
+/// The plan of corroborated `actions`: approval, risk, the checks that will prove it, and a
+/// rationale citing the fact behind each mutation.
+fn proposal(
+    signal: &Signal,
+    diagnosis: &Diagnosis,
+    playbook: &Playbook,
+    remedy: &Remedy,
+    actions: Vec<Action>,
+    support: &[String],
+) -> Plan {
+    let category = diagnosis.category;
+    let namespace = signal.namespace();
+    let requires_approval = actions
+        .iter()
+        .any(|a| a.tool.is_mutating() && !playbook.approval.auto_approves(a.tool, namespace));
+    let risk = actions
+        .iter()
+        .map(|a| Risk::of(a.tool))
+        .max()
+        .unwrap_or(Risk::None);
+    let mutating = actions.iter().any(|a| a.tool.is_mutating());
+    let target = signal
+        .workload
+        .clone()
+        .unwrap_or_else(|| signal.target.clone());
+    let specs = if remedy.verification.is_empty() {
+        &playbook.verification
+    } else {
+        &remedy.verification
+    };
+    let verification = if mutating {
+        specs
+            .iter()
+            .map(|s| check(s, &check_target(s.check, &actions, &target)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let tools: Vec<&str> = actions.iter().map(|a| a.tool.as_str()).collect();
+    Plan {
+        rationale: format!(
+            "{category} (confidence {:.2}) → playbook `{}` remedy: {}{}",
+            diagnosis.confidence,
+            playbook.name,
+            tools.join(", "),
+            if support.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", support.join("; "))
+            }
+        ),
+        actions,
+        requires_approval,
+        risk,
+        downgraded: None,
+        verification,
+    }
+}
+
+/// Plans the response to a diagnosed incident, judged at `now`.
 pub fn plan(
     signal: &Signal,
     diagnosis: &Diagnosis,
     playbook: &Playbook,
     evidence: &Evidence,
+    now: Timestamp,
 ) -> Plan {
     let category = diagnosis.category;
     let Some(remedy) = playbook.remedy_for(category) else {
@@ -223,47 +344,11 @@ pub fn plan(
             format!("the remedy for {category} has no actions"),
         );
     }
-    let namespace = signal.namespace();
-    let requires_approval = actions
-        .iter()
-        .any(|a| a.tool.is_mutating() && !playbook.approval.auto_approves(a.tool, namespace));
-    let risk = actions
-        .iter()
-        .map(|a| Risk::of(a.tool))
-        .max()
-        .unwrap_or(Risk::None);
-    let mutating = actions.iter().any(|a| a.tool.is_mutating());
-    let target = signal
-        .workload
-        .clone()
-        .unwrap_or_else(|| signal.target.clone());
-    let specs = if remedy.verification.is_empty() {
-        &playbook.verification
-    } else {
-        &remedy.verification
+    let support = match corroborated(&actions, playbook, evidence, now) {
+        Ok(facts) => facts,
+        Err(reason) => return refused(diagnosis, actions, reason),
     };
-    let verification = if mutating {
-        specs
-            .iter()
-            .map(|s| check(s, &check_target(s.check, &actions, &target)))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let tools: Vec<&str> = actions.iter().map(|a| a.tool.as_str()).collect();
-    Plan {
-        rationale: format!(
-            "{category} (confidence {:.2}) → playbook `{}` remedy: {}",
-            diagnosis.confidence,
-            playbook.name,
-            tools.join(", ")
-        ),
-        actions,
-        requires_approval,
-        risk,
-        downgraded: None,
-        verification,
-    }
+    proposal(signal, diagnosis, playbook, remedy, actions, &support)
 }
 
 /// What policy needs to know about the targets of `plan`, read from the evidence.

@@ -38,6 +38,21 @@ pub struct Playbook {
     /// Checks run after any mutating remedy that does not list its own.
     #[serde(default)]
     pub verification: Vec<CheckSpec>,
+    /// What may be done to Deployments that Argo CD or Flux reconciles from Git.
+    #[serde(default)]
+    pub gitops: GitOpsSpec,
+}
+
+/// Deployments that Argo CD or Flux manages (their tracking labels or annotation): a rollback,
+/// resource change or scale made in the cluster is undone by the next sync, so by default the
+/// plan is `notify`, saying what to change in Git.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct GitOpsSpec {
+    /// Tools that may act on a GitOps-managed Deployment anyway: list one only where sync is
+    /// suspended or self-heal is off for what this playbook handles (`deployment.rollback`,
+    /// `deployment.set_resources`, `deployment.scale`).
+    pub allow: Vec<Tool>,
 }
 
 /// Bounds on evidence gathering.

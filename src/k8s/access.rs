@@ -71,6 +71,10 @@ pub const GATHERER: &[ApiAccess] = &[
     // What limits the namespace.
     access("", "resourcequotas", "list"),
     access("", "limitranges", "list"),
+    // What else controls the workload: an HPA that owns a Deployment's replica count, the
+    // PodDisruptionBudgets that protect its pods.
+    access("autoscaling", "horizontalpodautoscalers", "list"),
+    access("policy", "poddisruptionbudgets", "list"),
 ];
 
 /// The verifier (`k8s::verify`): re-reads what its checks judge.

@@ -463,6 +463,8 @@ pub fn rollout(
             .collect(),
         revisions,
         template,
+        gitops: crate::k8s::controls::gitops(deployment),
+        autoscaler: None,
     }
 }
 

@@ -8,6 +8,7 @@ use crate::diagnose::reduce::reduce_log;
 use crate::domain::evidence::{Evidence, Facts};
 use crate::domain::playbook::EvidenceSpec;
 use crate::domain::signal::ObjectRef;
+use crate::k8s::controls;
 use crate::k8s::events;
 use crate::k8s::facts::{self, controller};
 use crate::k8s::objects::{ObjectSet, find};
@@ -19,6 +20,9 @@ pub type LogSet = BTreeMap<(String, String, bool), String>;
 
 /// At most this many events.
 pub const MAX_EVENTS: usize = 60;
+
+/// Where the kubelet and the node controller record Events about Nodes.
+pub const NODE_EVENTS_NAMESPACE: &str = "default";
 
 /// The top-level workload that owns a pod: ReplicaSet → Deployment, Job → CronJob, or the
 /// direct owner (StatefulSet, DaemonSet).
@@ -158,6 +162,7 @@ pub fn gather(
     if let Some(ns) = ns {
         gather_namespace(set, ns, &mut evidence);
     }
+    gather_budgets(set, &scope.pods, &mut evidence);
     gather_events(set, &scope.about, ns, &mut evidence);
     for pod in pods_with_logs(&scope.pods, logs) {
         gather_logs(pod, spec, logs, &mut evidence);
@@ -210,6 +215,27 @@ fn gather_namespace(set: &ObjectSet, ns: &str, evidence: &mut Evidence) {
     }
 }
 
+/// The PodDisruptionBudgets that protect a pod in evidence, by namespace and name.
+fn gather_budgets(set: &ObjectSet, pods: &[&Pod], evidence: &mut Evidence) {
+    let mut budgets: Vec<_> = set
+        .disruption_budgets
+        .iter()
+        .map(controls::disruption_budget)
+        .filter(|b| {
+            pods.iter().any(|p| {
+                let meta = &p.metadata;
+                let labels = meta.labels.clone().unwrap_or_default();
+                b.protects(meta.namespace.as_deref().unwrap_or_default(), &labels)
+            })
+        })
+        .collect();
+    budgets.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    for b in budgets {
+        let id = format!("pdb/{}/{}", b.namespace, b.name);
+        evidence.push(id, Facts::DisruptionBudget(b));
+    }
+}
+
 fn gather_workload(
     set: &ObjectSet,
     target: &ObjectRef,
@@ -221,7 +247,8 @@ fn gather_workload(
     if let Some(w) = workload.filter(|w| w.kind == "Deployment")
         && let Some(d) = find(&set.deployments, ns, &w.name)
     {
-        let rollout = facts::rollout(d, &set.replica_sets, spec.rollout_history);
+        let mut rollout = facts::rollout(d, &set.replica_sets, spec.rollout_history);
+        rollout.autoscaler = controls::autoscaler_of(&set.autoscalers, ns, &w.name);
         evidence.push(
             format!("rollout/{}/{}", ns.unwrap_or(""), w.name),
             Facts::rollout(rollout),
@@ -269,6 +296,13 @@ fn gather_events(
                 o.name.clone().unwrap_or_default(),
             );
             let same_ns = ns.is_none() || o.namespace.is_none() || o.namespace.as_deref() == ns;
+            // Events about a Node are recorded in `default`; one anywhere else was written by
+            // someone who may create Events there, not by the kubelet or a controller.
+            if o.kind.as_deref() == Some("Node")
+                && e.metadata.namespace.as_deref() != Some(NODE_EVENTS_NAMESPACE)
+            {
+                return false;
+            }
             let quota_event = e.reason.as_deref() == Some("FailedCreate")
                 && same_ns
                 && e.involved_object.kind.as_deref() == Some("ReplicaSet");

@@ -3,12 +3,14 @@
 //! simulated cluster; the live gatherers fill the same set from the apiserver.
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
     ConfigMap, Event, LimitRange, Namespace, Node, PersistentVolumeClaim, Pod, ResourceQuota,
     Secret,
 };
 use k8s_openapi::api::events::v1::Event as NewEvent;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -41,6 +43,10 @@ pub struct ObjectSet {
     pub limit_ranges: Vec<LimitRange>,
     /// Namespaces.
     pub namespaces: Vec<Namespace>,
+    /// HorizontalPodAutoscalers (`autoscaling/v2`).
+    pub autoscalers: Vec<HorizontalPodAutoscaler>,
+    /// PodDisruptionBudgets (`policy/v1`).
+    pub disruption_budgets: Vec<PodDisruptionBudget>,
     /// Kinds seen but not read (Service, StatefulSet...), for the record.
     pub ignored: Vec<String>,
 }
@@ -153,6 +159,9 @@ impl ObjectSet {
             "ResourceQuota" => self.quotas.push(typed(value).map_err(fail)?),
             "LimitRange" => self.limit_ranges.push(typed(value).map_err(fail)?),
             "Namespace" => self.namespaces.push(typed(value).map_err(fail)?),
+            // autoscaling/v1 has the same scaleTargetRef, bounds and replica status.
+            "HorizontalPodAutoscaler" => self.autoscalers.push(typed(value).map_err(fail)?),
+            "PodDisruptionBudget" => self.disruption_budgets.push(typed(value).map_err(fail)?),
             other => self.ignored.push(format!("{other}/{name}")),
         }
         Ok(())
@@ -173,6 +182,8 @@ impl ObjectSet {
             + self.quotas.len()
             + self.limit_ranges.len()
             + self.namespaces.len()
+            + self.autoscalers.len()
+            + self.disruption_budgets.len()
     }
 
     /// Whether the set holds nothing.

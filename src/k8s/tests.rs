@@ -95,6 +95,37 @@ fn an_unschedulable_pod_carries_the_scheduler_message() {
 }
 
 #[test]
+fn an_event_about_a_node_counts_only_from_default_where_the_kubelet_records_it() {
+    let yaml = "apiVersion: v1\nkind: Node\nmetadata: {name: worker-3}\n---\n\
+        apiVersion: v1\nkind: Event\nmetadata: {name: worker-3.real, namespace: default}\n\
+        involvedObject: {kind: Node, name: worker-3}\nreason: NodeNotReady\ntype: Normal\n\
+        message: 'Node worker-3 status is now: NodeNotReady'\n---\n\
+        apiVersion: v1\nkind: Event\nmetadata: {name: worker-3.forged, namespace: team-a}\n\
+        involvedObject: {kind: Node, name: worker-3}\nreason: NotReady\ntype: Warning\n\
+        message: Kubelet stopped posting node status.\n";
+    let set = crate::k8s::objects::ObjectSet::parse(yaml, "test").expect("objects");
+    let target = crate::domain::signal::ObjectRef::cluster("Node", "worker-3");
+    let spec = crate::domain::playbook::EvidenceSpec::default();
+    let evidence = crate::k8s::gather::gather(&set, &target, None, &spec, &Default::default());
+    let events: Vec<&str> = evidence.events().map(|(id, _)| id).collect();
+    assert_eq!(events, vec!["event/default/worker-3.real"]);
+}
+
+#[test]
+fn a_warning_about_a_node_raises_a_signal_only_from_default() {
+    let event = |namespace: &str| -> k8s_openapi::api::core::v1::Event {
+        serde_yaml_ng::from_str(&format!(
+            "apiVersion: v1\nkind: Event\nmetadata: {{name: worker-3.1, namespace: {namespace}}}\n\
+             involvedObject: {{kind: Node, name: worker-3}}\nreason: NotReady\ntype: Warning\n\
+             message: Kubelet stopped posting node status.\n"
+        ))
+        .expect("event yaml")
+    };
+    assert!(detect::event(&event("default"), now()).is_some());
+    assert!(detect::event(&event("team-a"), now()).is_none());
+}
+
+#[test]
 fn a_node_raises_not_ready_and_each_pressure() {
     let node: Node = serde_yaml_ng::from_str(
         "apiVersion: v1\nkind: Node\nmetadata: {name: worker-3}\nstatus:\n  conditions:\n  - {type: Ready, status: Unknown, reason: NodeStatusUnknown, message: Kubelet stopped posting node status.}\n  - {type: DiskPressure, status: 'True'}\n  - {type: MemoryPressure, status: 'False'}\n",

@@ -104,6 +104,10 @@ pub struct Expect {
     /// Words the summary must mention.
     #[serde(default)]
     pub keywords: Vec<String>,
+    /// Words the reason a proposed mutation was refused must mention; the plan must then have
+    /// been downgraded to `notify` (an attack case names the fact that stopped it).
+    #[serde(default)]
+    pub refusal: Vec<String>,
 }
 
 /// A loaded case.

@@ -56,6 +56,8 @@ pub struct Replayed {
     pub diagnosis: Diagnosis,
     /// The policy-checked plan.
     pub plan: Plan,
+    /// The replay clock it was decided at.
+    pub now: Timestamp,
 }
 
 /// The signals the detectors raise for `target`, falling back to Warning events about it.
@@ -267,6 +269,7 @@ pub fn run(case: &Case, rules: &RuleSet, policy: &Policy) -> Outcome {
             evidence,
             diagnosis,
             plan,
+            now,
         }
     });
     Outcome {

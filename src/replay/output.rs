@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
+use crate::domain::corroborate::Verdict;
 use crate::replay::Outcome;
 use crate::replay::case::Expect;
 
@@ -37,9 +38,25 @@ pub fn to_json(outcome: &Outcome) -> Value {
             "hash": i.plan.hash(),
             "rationale": i.plan.rationale,
             "downgraded": i.plan.downgraded.as_ref().map(|d| json!({"reason": d.reason, "proposed": d.proposed})),
+            "corroboration": corroboration(i),
         },
         "verification": i.plan.verification,
     })
+}
+
+/// The structural verdict on each mutating action proposed, as JSON.
+fn corroboration(i: &crate::replay::Replayed) -> Vec<Value> {
+    crate::domain::corroborate::assess_plan(&i.plan, &i.evidence, i.now)
+        .into_iter()
+        .map(|c| {
+            let verdict = match c.verdict {
+                Verdict::Supported => "supported",
+                Verdict::Vetoed => "vetoed",
+                Verdict::Unsupported => "unsupported",
+            };
+            json!({"tool": c.tool, "verdict": verdict, "fact": c.fact, "evidence": c.evidence})
+        })
+        .collect()
 }
 
 /// Whether an outcome meets a case's expectation; `Err` lists what differs.
@@ -73,6 +90,19 @@ pub fn check_expect(outcome: &Outcome, expect: &Expect) -> Result<(), Vec<String
             .map_or(crate::domain::catalog::Tool::Notify, |a| a.tool);
         if first != action {
             problems.push(format!("action {first} (expected {action})"));
+        }
+    }
+    if !expect.refusal.is_empty() {
+        match &i.plan.downgraded {
+            None => problems.push("no proposed mutation was refused".into()),
+            Some(d) => {
+                let reason = d.reason.to_lowercase();
+                for word in &expect.refusal {
+                    if !reason.contains(&word.to_lowercase()) {
+                        problems.push(format!("refusal does not mention {word:?}"));
+                    }
+                }
+            }
         }
     }
     let summary = i.diagnosis.summary.to_lowercase();
@@ -149,7 +179,7 @@ pub fn to_text(outcome: &Outcome, expect: Option<&Expect>) -> String {
         &i.plan.hash()[..12]
     );
     if let Some(d) = &i.plan.downgraded {
-        let _ = writeln!(out, "  policy    downgraded to notify: {}", d.reason);
+        let _ = writeln!(out, "  refused   downgraded to notify: {}", d.reason);
     }
     for c in &i.plan.verification {
         let _ = writeln!(out, "  verify    {:?} {}", c.check, c.params);

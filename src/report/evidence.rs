@@ -250,6 +250,17 @@ fn summarize(facts: &Facts) -> (&'static str, String) {
                 ),
             )
         }
+        Facts::DisruptionBudget(pdb) => (
+            "disruption-budget",
+            format!(
+                "PodDisruptionBudget {}/{}: {} disruption(s) allowed, {} healthy of {} desired",
+                pdb.namespace,
+                pdb.name,
+                pdb.disruptions_allowed,
+                pdb.current_healthy,
+                pdb.desired_healthy
+            ),
+        ),
     }
 }
 

@@ -46,7 +46,8 @@ pub fn core_versions() -> Value {
 }
 
 fn group_body(group: &str) -> Value {
-    let gv = json!({ "groupVersion": format!("{group}/v1"), "version": "v1" });
+    let version = resources::version_of(group);
+    let gv = json!({ "groupVersion": format!("{group}/{version}"), "version": version });
     json!({ "name": group, "versions": [gv.clone()], "preferredVersion": gv })
 }
 

@@ -12,7 +12,7 @@ fn gv_path(group: &str) -> String {
     if group.is_empty() {
         "api/v1".to_string()
     } else {
-        format!("apis/{group}/v1")
+        format!("apis/{group}/{}", resources::version_of(group))
     }
 }
 

@@ -155,7 +155,7 @@ mod tests {
             Route::ResourceList("apps".into(), "v1".into())
         );
         assert_eq!(parse("/apis/apps"), Route::Group("apps".into()));
-        assert_eq!(parse("/apis/policy/v1"), Route::Unknown);
+        assert_eq!(parse("/apis/networking.k8s.io/v1"), Route::Unknown);
         assert_eq!(parse("/api/v1/widgets"), Route::Unknown);
         assert_eq!(parse("/openapi/v3"), Route::OpenApiIndex);
         assert_eq!(parse("/openapi/v2"), Route::Unknown);

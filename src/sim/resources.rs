@@ -86,6 +86,11 @@ const fn workload(mut r: ResourceType, scale: bool) -> ResourceType {
     r
 }
 
+const fn version(mut r: ResourceType, version: &'static str) -> ResourceType {
+    r.version = version;
+    r
+}
+
 const fn in_all(mut r: ResourceType) -> ResourceType {
     r.categories = ALL;
     r
@@ -165,10 +170,44 @@ pub static RESOURCES: &[ResourceType] = &[
         true,
         NONE,
     ),
+    // Stored as written (no controller computes their status): what else controls a workload.
+    with_status(version(
+        rt(
+            "autoscaling",
+            "horizontalpodautoscalers",
+            "horizontalpodautoscaler",
+            "HorizontalPodAutoscaler",
+            true,
+            &["hpa"],
+        ),
+        "v2",
+    )),
+    with_status(rt(
+        "policy",
+        "poddisruptionbudgets",
+        "poddisruptionbudget",
+        "PodDisruptionBudget",
+        true,
+        &["pdb"],
+    )),
 ];
 
 /// The API groups served under `/apis`, in discovery order.
-pub const GROUPS: &[&str] = &["apps", "batch", "coordination.k8s.io"];
+pub const GROUPS: &[&str] = &[
+    "apps",
+    "batch",
+    "coordination.k8s.io",
+    "autoscaling",
+    "policy",
+];
+
+/// The one version served of `group` (`v1`, or `v2` for autoscaling).
+pub fn version_of(group: &str) -> &'static str {
+    RESOURCES
+        .iter()
+        .find(|r| r.group == group)
+        .map_or("v1", |r| r.version)
+}
 
 /// The resource type at `/{group}/{version}/{plural}`.
 pub fn by_path(group: &str, version: &str, plural: &str) -> Option<&'static ResourceType> {

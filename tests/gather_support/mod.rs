@@ -64,6 +64,18 @@ pub fn namespace_limits(quotas: Reply, ranges: Reply) -> Vec<Call> {
     ]
 }
 
+/// What else controls the workload: the namespace's autoscalers (asked only when the workload
+/// is a Deployment), then its disruption budgets.
+pub fn controls(autoscalers: Option<Reply>, budgets: Reply) -> Vec<Call> {
+    let hpa = "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers?&limit=20";
+    let pdb = "/apis/policy/v1/namespaces/shop/poddisruptionbudgets?&limit=20";
+    autoscalers
+        .map(|reply| get(hpa, reply))
+        .into_iter()
+        .chain(std::iter::once(get(pdb, budgets)))
+        .collect()
+}
+
 pub fn empty(kind: &str) -> Reply {
     Reply::Json(list(kind, vec![]))
 }

@@ -139,6 +139,23 @@ pub fn quota() -> Value {
         "status": {"hard": {"limits.memory": "8Gi"}, "used": {"limits.memory": "6Gi"}}})
 }
 
+/// An autoscaler of Deployment `target`.
+pub fn autoscaler(name: &str, target: &str) -> Value {
+    json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": name, "namespace": "shop"},
+        "spec": {"minReplicas": 2, "maxReplicas": 10,
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target}},
+        "status": {"currentReplicas": 2, "desiredReplicas": 2}})
+}
+
+/// A budget over pods labelled `app: <app>` that allows no disruption.
+pub fn disruption_budget(name: &str, app: &str) -> Value {
+    json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+        "metadata": {"name": name, "namespace": "shop"},
+        "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": app}}},
+        "status": {"currentHealthy": 1, "desiredHealthy": 2, "disruptionsAllowed": 0, "expectedPods": 2}})
+}
+
 /// A pod of no workload, running on worker-1.
 pub fn bare_pod() -> Value {
     json!({"apiVersion": "v1", "kind": "Pod",

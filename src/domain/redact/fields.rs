@@ -4,6 +4,7 @@
 //! timestamps, quantities).
 
 use super::{argv, env_value, in_place, map, optional, text};
+use crate::domain::controls::DisruptionBudgetFacts;
 use crate::domain::evidence::{
     AlertFacts, ClaimFacts, ConditionFacts, ConfigFacts, ContainerFacts, ContainerState,
     CronJobFacts, EventFacts, Facts, JobFacts, LimitRangeFacts, LogFacts, MetricFacts,
@@ -27,7 +28,21 @@ pub fn facts(facts: &mut Facts) {
         Facts::LimitRange(range) => structured_limit_range(range),
         Facts::Claim(claim) => structured_claim(claim),
         Facts::Config(config) => structured_config(config),
+        Facts::DisruptionBudget(budget) => structured_disruption_budget(budget),
     }
+}
+
+fn structured_disruption_budget(budget: &DisruptionBudgetFacts) {
+    let DisruptionBudgetFacts {
+        namespace: _,
+        name: _,
+        selector: _,
+        disruptions_allowed: _,
+        current_healthy: _,
+        desired_healthy: _,
+        expected_pods: _,
+        always_allow_unhealthy: _,
+    } = budget;
 }
 
 // Names, schedules, quantities and keys: nothing free-form. Listed field by field so that a
@@ -270,6 +285,10 @@ fn rollout_facts(rollout: &mut RolloutFacts) {
         conditions: rollout_conditions,
         revisions,
         template: containers,
+        // Which GitOps controller and HPA manage it: Kubernetes names and counts that the
+        // guards read; masking would change their answer.
+        gitops: _,
+        autoscaler: _,
     } = rollout;
     conditions(rollout_conditions);
     revisions.iter_mut().for_each(revision);

@@ -6,7 +6,8 @@ use jiff::Timestamp;
 
 use crate::domain::diagnosis::Diagnosis;
 use crate::domain::evidence::{
-    ContainerFacts, ContainerState, Evidence, Facts, PodFacts, RevisionFacts, RolloutFacts,
+    ConditionFacts, ContainerFacts, ContainerState, Evidence, Facts, NodeFacts, PodFacts,
+    RevisionFacts, RolloutFacts,
 };
 use crate::domain::signal::{ObjectRef, Signal, SignalSource};
 use crate::domain::taxonomy::Category;
@@ -50,6 +51,7 @@ pub fn pod(name: &str) -> PodBuilder {
         phase: Some("Running".into()),
         node: Some("worker-1".into()),
         template_hash: Some("7d9f".into()),
+        workload: Some(ObjectRef::namespaced("Deployment", "shop", "api")),
         containers: vec![ContainerFacts {
             name: "api".into(),
             image: "shop/api:v2".into(),
@@ -79,6 +81,15 @@ impl PodBuilder {
             started_at: None,
             finished_at: None,
         });
+        self
+    }
+
+    /// Gives the first container a probe of `kind` (`liveness`, `readiness`, `startup`).
+    pub fn probe(mut self, kind: &str) -> Self {
+        let probe = "http GET :8080/healthz delay=0s period=10s timeout=1s fail=3";
+        self.0.containers[0]
+            .probes
+            .insert(kind.into(), probe.into());
         self
     }
 
@@ -136,4 +147,36 @@ pub fn evidence(items: Vec<(&str, Facts)>) -> Evidence {
         e.push(id, facts);
     }
     e
+}
+
+/// A node condition.
+pub fn condition(kind: &str, status: &str, reason: &str) -> ConditionFacts {
+    ConditionFacts {
+        kind: kind.into(),
+        status: status.into(),
+        reason: Some(reason.into()),
+        message: None,
+        since: None,
+    }
+}
+
+/// A node whose kubelet stopped posting status.
+pub fn not_ready(name: &str) -> NodeFacts {
+    NodeFacts {
+        name: name.into(),
+        conditions: vec![condition("Ready", "Unknown", "NodeStatusUnknown")],
+        ..NodeFacts::default()
+    }
+}
+
+/// A node that is Ready with no pressure.
+pub fn ready(name: &str) -> NodeFacts {
+    NodeFacts {
+        name: name.into(),
+        conditions: vec![
+            condition("Ready", "True", "KubeletReady"),
+            condition("MemoryPressure", "False", "KubeletHasSufficientMemory"),
+        ],
+        ..NodeFacts::default()
+    }
 }

@@ -2,6 +2,7 @@
 //! admission, planning, verdicts.
 
 pub(crate) mod builders;
+mod corroboration;
 mod node_policy;
 mod planner;
 mod policy;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use jiff::SignedDuration;
 use serde_json::json;
 
-use super::builders::{at, diagnosis, evidence, pod, signal};
+use super::builders::{at, diagnosis, evidence, not_ready, pod, signal};
 use crate::domain::approval::{Refusal, authorize};
 use crate::domain::catalog::Tool;
 use crate::domain::evidence::{Facts, NodeFacts};
@@ -374,15 +374,19 @@ remedies:
     .expect("playbook parses");
     // An evicted pod of a Deployment, on worker-4.
     let evicted = signal("Evicted");
-    let seen = evidence(vec![(
-        "pod/shop/api-7d9f-x2k4q",
-        Facts::pod(pod("api-7d9f-x2k4q").node("worker-4").build()),
-    )]);
+    let seen = evidence(vec![
+        (
+            "pod/shop/api-7d9f-x2k4q",
+            Facts::pod(pod("api-7d9f-x2k4q").node("worker-4").build()),
+        ),
+        ("node/worker-4", Facts::Node(not_ready("worker-4"))),
+    ]);
     let p = plan(
         &evicted,
         &diagnosis(Category::NodeFailure, &[]),
         &playbook,
         &seen,
+        jiff::Timestamp::UNIX_EPOCH,
     );
     assert_eq!(p.actions, vec![cordon("worker-4")]);
     let target = |kind: CheckKind| {

@@ -1,9 +1,27 @@
 use serde_json::json;
 
-use super::builders::{diagnosis, evidence, pod, revision, rollout, signal};
+use super::builders::{diagnosis, evidence, not_ready, pod, revision, rollout, signal};
 use crate::domain::catalog::Tool;
 use crate::domain::evidence::{Facts, NodeFacts};
-use crate::domain::planner::{plan, policy_context};
+use crate::domain::planner::policy_context;
+
+/// Plans at the builders' clock.
+fn plan(
+    signal: &crate::domain::signal::Signal,
+    diagnosis: &crate::domain::diagnosis::Diagnosis,
+    playbook: &Playbook,
+    evidence: &crate::domain::evidence::Evidence,
+) -> crate::domain::plan::Plan {
+    crate::domain::planner::plan(
+        signal,
+        diagnosis,
+        playbook,
+        evidence,
+        super::builders::at(NOW),
+    )
+}
+
+const NOW: &str = "2026-11-20T02:13:00Z";
 use crate::domain::playbook::Playbook;
 use crate::domain::policy::Policy;
 use crate::domain::taxonomy::Category;
@@ -154,13 +172,7 @@ fn a_node_already_cordoned_is_not_cordoned_again() {
     let mut s = signal("NotReady");
     s.target = crate::domain::signal::ObjectRef::cluster("Node", "worker-3");
     s.workload = None;
-    let fresh = evidence(vec![(
-        "node/worker-3",
-        Facts::Node(NodeFacts {
-            name: "worker-3".into(),
-            ..NodeFacts::default()
-        }),
-    )]);
+    let fresh = evidence(vec![("node/worker-3", Facts::Node(not_ready("worker-3")))]);
     let p = plan(
         &s,
         &diagnosis(Category::NodeFailure, &[]),
@@ -171,9 +183,8 @@ fn a_node_already_cordoned_is_not_cordoned_again() {
     let cordoned = evidence(vec![(
         "node/worker-3",
         Facts::Node(NodeFacts {
-            name: "worker-3".into(),
             unschedulable: true,
-            ..NodeFacts::default()
+            ..not_ready("worker-3")
         }),
     )]);
     let p = plan(
@@ -211,12 +222,13 @@ fn auto_approval_applies_only_to_the_named_tool_in_the_named_namespaces() {
         "api",
     ));
     dev.target.namespace = Some("dev-a".into());
-    let p = plan(
-        &dev,
-        &diagnosis(Category::BadDeploy, &[]),
-        &pb,
-        &rollout_evidence(),
-    );
+    let mut in_dev = rollout_evidence();
+    for item in &mut in_dev.items {
+        if let Facts::Pod(p) = &mut item.facts {
+            p.namespace = "dev-a".into();
+        }
+    }
+    let p = plan(&dev, &diagnosis(Category::BadDeploy, &[]), &pb, &in_dev);
     assert_eq!(p.actions[0].tool, Tool::DeploymentRestart);
     assert!(!p.requires_approval);
     let prod = plan(

@@ -1,13 +1,16 @@
 //! The order of a gathering, most telling first so a timeout costs the least: the target and
 //! its owner chain, rollout history and sibling pods; then, from what the pure
 //! [`scope`](crate::k8s::scope) says the evidence covers, events, logs, nodes, claims and
-//! ConfigMaps, and the namespace's quotas and limit ranges.
+//! ConfigMaps, and the namespace's quotas and limit ranges; last, what else controls the
+//! workload (a HorizontalPodAutoscaler of a Deployment, PodDisruptionBudgets).
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
     ConfigMap, Event, LimitRange, Node, PersistentVolumeClaim, Pod, ResourceQuota,
 };
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::ListParams;
 use kube::core::Selector;
@@ -16,7 +19,7 @@ use super::fetch::{Fetch, upsert};
 use super::logs;
 use crate::domain::playbook::EvidenceSpec;
 use crate::k8s::facts::controller;
-use crate::k8s::gather::workload_of;
+use crate::k8s::gather::{NODE_EVENTS_NAMESPACE, workload_of};
 use crate::k8s::objects::find;
 use crate::k8s::scope::scope;
 
@@ -50,6 +53,8 @@ pub(super) async fn run(f: &mut Fetch, spec: &EvidenceSpec) {
     }
     f.stage = "quotas and limit ranges";
     namespace_limits(f).await;
+    f.stage = "autoscalers and disruption budgets";
+    controls(f).await;
     f.stage = "done";
 }
 
@@ -264,16 +269,18 @@ fn owner_selector(f: &Fetch, ns: &str) -> Option<String> {
     selector.as_ref().and_then(selector_of)
 }
 
-/// Events about one object (`core/v1`, by `fieldSelector`, bounded). Node events live outside
-/// any namespace the incident is in, so they are listed across namespaces.
+/// Events about one object (`core/v1`, by `fieldSelector`, bounded). Events about a Node are
+/// recorded in `default` whatever namespace the incident is in; one about a Node anywhere else
+/// is forged, so only `default` is asked.
 async fn events(f: &mut Fetch, kind: &str, name: &str) {
     let field = format!("involvedObject.kind={kind},involvedObject.name={name}");
     let params = ListParams::default()
         .fields(&field)
         .limit(f.limits.max_events_per_object);
     let api = match f.namespace() {
-        Some(ns) if kind != "Node" => f.namespaced::<Event>(&ns),
-        _ => f.cluster::<Event>(),
+        _ if kind == "Node" => f.namespaced::<Event>(NODE_EVENTS_NAMESPACE),
+        Some(ns) => f.namespaced::<Event>(&ns),
+        None => f.cluster::<Event>(),
     };
     for event in f.list(api, params).await {
         upsert(&mut f.set.events, event);
@@ -292,5 +299,23 @@ async fn namespace_limits(f: &mut Fetch) {
     }
     for range in f.list(f.namespaced::<LimitRange>(&ns), params).await {
         upsert(&mut f.set.limit_ranges, range);
+    }
+}
+
+/// The namespace's HorizontalPodAutoscalers when the workload is a Deployment (one may own its
+/// replica count), and its PodDisruptionBudgets (they may forbid deleting a pod). Both bounded;
+/// the pure gatherer keeps only those that concern the incident.
+async fn controls(f: &mut Fetch) {
+    let Some(ns) = f.namespace() else { return };
+    let params = ListParams::default().limit(f.limits.max_namespace_objects);
+    if f.workload.as_ref().is_some_and(|w| w.kind == "Deployment") {
+        let api = f.namespaced::<HorizontalPodAutoscaler>(&ns);
+        for hpa in f.list(api, params.clone()).await {
+            upsert(&mut f.set.autoscalers, hpa);
+        }
+    }
+    let api = f.namespaced::<PodDisruptionBudget>(&ns);
+    for pdb in f.list(api, params).await {
+        upsert(&mut f.set.disruption_budgets, pdb);
     }
 }

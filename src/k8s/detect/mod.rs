@@ -294,10 +294,15 @@ pub fn node(node: &Node, now: Timestamp) -> Vec<Signal> {
     out
 }
 
-/// A Warning event as a signal about the object it concerns.
+/// A Warning event as a signal about the object it concerns. An event about a Node recorded
+/// anywhere but `default` (where the kubelet and node controller record them) is not one.
 pub fn event(event: &Event, now: Timestamp) -> Option<Signal> {
     let facts = crate::k8s::events::facts(event);
     if !facts.is_warning() || facts.reason.is_empty() {
+        return None;
+    }
+    let namespace = event.metadata.namespace.as_deref();
+    if facts.object.kind == "Node" && namespace != Some(crate::k8s::gather::NODE_EVENTS_NAMESPACE) {
         return None;
     }
     let mut s = signal(
