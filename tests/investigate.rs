@@ -6,10 +6,13 @@
 
 use std::path::{Path, PathBuf};
 
+use nightshift::alerts::Webhook;
 use nightshift::domain::policy::Policy;
+use nightshift::domain::signal::ObjectRef;
 use nightshift::replay::case::Investigate;
 use nightshift::replay::{Case, Outcome, run, workload_of};
 use nightshift::rules::RuleSet;
+use serde_json::json;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -39,8 +42,9 @@ fn answer(outcome: &Outcome) -> Option<(String, String)> {
     Some((incident.diagnosis.category.to_string(), action))
 }
 
-#[test]
-fn asking_about_the_workload_of_a_recorded_incident_gets_the_incidents_answer() {
+/// Replays every recorded case whose signal is an object twice — as recorded, and as `variant`
+/// turns it into a signal about the object's workload — and lists where the answers differ.
+fn same_answers(variant: impl Fn(&Case, &ObjectRef) -> Case) -> Vec<String> {
     let rules = shipped_rules();
     let policy = Policy::default();
     let mut compared = 0;
@@ -50,39 +54,44 @@ fn asking_about_the_workload_of_a_recorded_incident_gets_the_incidents_answer() 
         let (Some(kind), Some(name)) = (&signal.kind, &signal.name) else {
             continue;
         };
-        let target = nightshift::domain::signal::ObjectRef {
+        let target = ObjectRef {
             kind: kind.clone(),
             namespace: signal.namespace.clone(),
             name: name.clone(),
         };
-        let asked_about = workload_of(&case.objects, &target).unwrap_or(target);
+        let about = workload_of(&case.objects, &target).unwrap_or(target);
+        let changed = variant(&case, &about);
+        let (direct, indirect) = (run(&case, &rules, &policy), run(&changed, &rules, &policy));
+        assert!(indirect.incident.is_some(), "{}: no incident", case.name);
+        compared += 1;
+        if answer(&direct) != answer(&indirect) {
+            differences.push(format!(
+                "{} (about {about}): {:?} as recorded, {:?} as a variant",
+                case.name,
+                answer(&direct),
+                answer(&indirect)
+            ));
+        }
+    }
+    assert!(compared >= 30, "{compared} cases compared");
+    differences
+}
+
+#[test]
+fn asking_about_the_workload_of_a_recorded_incident_gets_the_incidents_answer() {
+    let differences = same_answers(|case, about| {
         let mut asked = case.clone();
         asked.file.signal.kind = None;
         asked.file.signal.name = None;
         asked.file.signal.namespace = None;
         asked.file.signal.investigate = Some(Investigate {
-            kind: asked_about.kind.clone(),
-            namespace: asked_about.namespace.clone(),
-            name: asked_about.name.clone(),
+            kind: about.kind.clone(),
+            namespace: about.namespace.clone(),
+            name: about.name.clone(),
             question: Some("what is wrong with it?".into()),
         });
-        let (direct, investigated) = (run(&case, &rules, &policy), run(&asked, &rules, &policy));
-        assert!(
-            investigated.incident.is_some(),
-            "{}: an investigation opened no incident",
-            case.name
-        );
-        compared += 1;
-        if answer(&direct) != answer(&investigated) {
-            differences.push(format!(
-                "{} (asked about {asked_about}): {:?} directly, {:?} investigated",
-                case.name,
-                answer(&direct),
-                answer(&investigated)
-            ));
-        }
-    }
-    assert!(compared >= 30, "{compared} cases compared");
+        asked
+    });
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }
 
@@ -103,28 +112,13 @@ fn label_for(kind: &str) -> &'static str {
 
 #[test]
 fn an_alert_no_rule_names_about_a_recorded_incidents_workload_gets_the_incidents_answer() {
-    let rules = shipped_rules();
-    let policy = Policy::default();
-    let mut compared = 0;
-    let mut differences = Vec::new();
-    for case in cases() {
-        let signal = &case.file.signal;
-        let (Some(kind), Some(name)) = (&signal.kind, &signal.name) else {
-            continue;
-        };
-        let target = nightshift::domain::signal::ObjectRef {
-            kind: kind.clone(),
-            namespace: signal.namespace.clone(),
-            name: name.clone(),
-        };
-        let about = workload_of(&case.objects, &target).unwrap_or(target);
-        let mut labels =
-            serde_json::json!({"alertname": "CheckoutErrorBudgetBurn", "severity": "page"});
-        labels[label_for(&about.kind)] = serde_json::json!(about.name);
+    let differences = same_answers(|case, about| {
+        let mut labels = json!({"alertname": "CheckoutErrorBudgetBurn", "severity": "page"});
+        labels[label_for(&about.kind)] = json!(about.name);
         if let Some(ns) = &about.namespace {
-            labels["namespace"] = serde_json::json!(ns);
+            labels["namespace"] = json!(ns);
         }
-        let hook = serde_json::json!({
+        let hook = json!({
             "version": "4", "groupKey": "{}:{alertname=\"CheckoutErrorBudgetBurn\"}",
             "truncatedAlerts": 0, "status": "firing", "receiver": "nightshift",
             "groupLabels": {"alertname": "CheckoutErrorBudgetBurn"}, "commonLabels": labels,
@@ -138,20 +132,9 @@ fn an_alert_no_rule_names_about_a_recorded_incidents_workload_gets_the_incidents
         alerted.file.signal.kind = None;
         alerted.file.signal.name = None;
         alerted.file.signal.alert = Some("alert.json".into());
-        alerted.alert =
-            Some(nightshift::alerts::Webhook::parse(hook.to_string().as_bytes()).expect("webhook"));
-        let (direct, via_alert) = (run(&case, &rules, &policy), run(&alerted, &rules, &policy));
-        compared += 1;
-        if answer(&direct) != answer(&via_alert) {
-            differences.push(format!(
-                "{} (alert about {about}): {:?} directly, {:?} from the alert",
-                case.name,
-                answer(&direct),
-                answer(&via_alert)
-            ));
-        }
-    }
-    assert!(compared >= 30, "{compared} cases compared");
+        alerted.alert = Some(Webhook::parse(hook.to_string().as_bytes()).expect("webhook"));
+        alerted
+    });
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }
 

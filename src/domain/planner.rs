@@ -17,7 +17,7 @@ use crate::domain::evidence::{ContainerState, Evidence};
 use crate::domain::guards;
 use crate::domain::plan::{Action, Check, Downgrade, Plan, Risk, check_target};
 use crate::domain::playbook::{CheckSpec, Playbook, Remedy, RemedyAction};
-use crate::domain::policy::{PolicyContext, truncate};
+use crate::domain::policy::{PolicyContext, notify_instead, truncate};
 use crate::domain::quantity::format_memory;
 use crate::domain::signal::{ObjectRef, Signal};
 use crate::domain::taxonomy::Category;
@@ -198,22 +198,18 @@ fn refused(diagnosis: &Diagnosis, proposed: Vec<Action>, reason: String) -> Plan
         diagnosis.summary,
         tools.join(", ")
     );
-    Plan {
-        actions: vec![Action {
-            tool: Tool::Notify,
-            params: json!({"message": truncate(&message, 4000)}),
-        }],
-        requires_approval: false,
-        risk: Risk::None,
-        rationale: format!(
-            "{} (confidence {:.2}) → {}: {reason}",
-            diagnosis.category,
-            diagnosis.confidence,
-            tools.join(", ")
-        ),
-        downgraded: Some(Downgrade { reason, proposed }),
-        verification: Vec::new(),
-    }
+    let rationale = format!(
+        "{} (confidence {:.2}) → {}: {reason}",
+        diagnosis.category,
+        diagnosis.confidence,
+        tools.join(", ")
+    );
+    notify_instead(
+        &message,
+        rationale,
+        Downgrade { reason, proposed },
+        Vec::new(),
+    )
 }
 
 /// The structural fact behind each mutating action, or why one may not be proposed.

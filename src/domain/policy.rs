@@ -12,7 +12,7 @@ mod downgrade;
 pub mod nodes;
 mod recheck;
 
-pub use downgrade::{downgrade, truncate};
+pub use downgrade::{downgrade, notify_instead, truncate};
 pub use recheck::{Escalation, recheck_before_execution};
 
 use jiff::{SignedDuration, Timestamp};

@@ -2,10 +2,11 @@
 //! memory and the diagnoser reads it, so a playbook asking for a million lines or a gigabyte per
 //! container is refused at load, with its file and line, instead of being obeyed.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::domain::playbook::Playbook;
-use crate::rules::{LoadError, locate};
+use crate::rules::LoadError;
+use crate::rules::validate::error_at;
 
 /// The most log lines kept per container log (`evidence.log_tail_lines`).
 pub const MAX_LOG_TAIL_LINES: usize = 10_000;
@@ -42,31 +43,18 @@ pub fn validate(
                      container log may keep",
                     playbook.name
                 );
-                errors.push(error_at(texts, file, key, &value.to_string(), message));
+                errors.push(error_at(
+                    texts,
+                    file,
+                    key,
+                    Some(&value.to_string()),
+                    1,
+                    message,
+                ));
             }
         }
     }
     errors
-}
-
-fn error_at(
-    texts: &[(PathBuf, String)],
-    file: &Path,
-    key: &str,
-    value: &str,
-    message: String,
-) -> LoadError {
-    let text = texts
-        .iter()
-        .find(|(f, _)| f == file)
-        .map_or("", |(_, t)| t.as_str());
-    let (line, column) = locate(text, key, Some(value), 1);
-    LoadError {
-        file: file.to_owned(),
-        line,
-        column,
-        message,
-    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,9 @@ use crate::domain::catalog::Tool;
 use crate::domain::plan::Risk;
 use crate::rules::{LoadError, RuleSet, locate};
 
-fn error_at(
+/// An error at the first place `key` (with `value`, when given) appears in `file` from line
+/// `from` on.
+pub(super) fn error_at(
     texts: &[(PathBuf, String)],
     file: &Path,
     key: &str,

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::domain::catalog::Tool;
-use crate::domain::plan::{Action, Downgrade, Plan, Risk};
+use crate::domain::plan::{Action, Check, Downgrade, Plan, Risk};
 
 /// The plan as a single `notify` that says what was proposed and why it may not run; the
 /// proposed actions are kept in `downgraded`, never silently changed.
@@ -15,19 +15,31 @@ pub fn downgrade(plan: Plan, reason: String) -> Plan {
         proposed.join(", "),
         plan.rationale
     );
+    let downgraded = Downgrade {
+        reason,
+        proposed: plan.actions,
+    };
+    notify_instead(&message, plan.rationale, downgraded, plan.verification)
+}
+
+/// A single `notify` carrying `message` in place of what was proposed, which `downgraded` keeps
+/// with the reason: the one shape every refusal (policy, corroboration, a guard) takes.
+pub fn notify_instead(
+    message: &str,
+    rationale: String,
+    downgraded: Downgrade,
+    verification: Vec<Check>,
+) -> Plan {
     Plan {
         actions: vec![Action {
             tool: Tool::Notify,
-            params: json!({"message": truncate(&message, 4000)}),
+            params: json!({"message": truncate(message, 4000)}),
         }],
         requires_approval: false,
         risk: Risk::None,
-        rationale: plan.rationale,
-        downgraded: Some(Downgrade {
-            reason,
-            proposed: plan.actions,
-        }),
-        verification: plan.verification,
+        rationale,
+        downgraded: Some(downgraded),
+        verification,
     }
 }
 
