@@ -1,6 +1,7 @@
 //! Findings: single observations, each pointing at a category with a weight and citing the
 //! evidence item it came from. The diagnoser weighs them; it never looks at raw objects.
 
+use crate::diagnose::endpoint::endpoint;
 use crate::diagnose::patterns::{LOG_PATTERNS, MESSAGE_PATTERNS, classify};
 use crate::diagnose::trust::without_request_text;
 use crate::domain::evidence::{ContainerState, Evidence, LogFacts, PodFacts};
@@ -491,12 +492,21 @@ fn log_findings(id: &str, log: &LogFacts) -> Vec<Finding> {
         let level = if is_minor_level(line) { 0.7 } else { 1.0 };
         let weight = p.weight * base * level * if near_end { 1.0 } else { 0.6 };
         let which = if log.previous { "previous log" } else { "log" };
-        let note = format!(
+        let mut note = format!(
             "{which} of {}/{}: {}",
             log.pod,
             log.container,
             clip(line, 300)
         );
+        if p.category == Category::DependencyUnavailable {
+            let context: Vec<&str> = meaningful[position.saturating_sub(2)..=position]
+                .iter()
+                .map(|(_, l)| l.as_str())
+                .collect();
+            if let Some(what) = endpoint(&context).filter(|e| !note.contains(e.as_str())) {
+                note.push_str(&format!(" (dependency: {what})"));
+            }
+        }
         match out.iter_mut().find(|f| f.category == p.category) {
             Some(f) if f.weight < weight || (near_end && f.weight <= weight + 0.1) => {
                 f.weight = weight.max(f.weight);

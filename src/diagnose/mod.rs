@@ -3,6 +3,7 @@
 //! quotas — turns each observation into a weighted finding, and decides a primary category,
 //! contributing ones, a confidence and a summary that cites what it used.
 
+pub mod endpoint;
 pub mod findings;
 pub mod patterns;
 pub mod reduce;
@@ -51,6 +52,25 @@ const NOT_DEPLOY_CAUSED: [Category; 6] = [
     Category::VolumeFailure,
     Category::JobFailed,
 ];
+
+/// What an SRE says when the evidence shows nothing deeper (DESIGN.md): a cause the evidence
+/// does show takes the primary place and the symptom contributes.
+const SYMPTOMS: [Category; 3] = [
+    Category::AppCrash,
+    Category::ProbeFailure,
+    Category::JobFailed,
+];
+
+/// A cause must score at least this to take the primary place from a symptom it explains.
+const CAUSE_OVER_SYMPTOM: f64 = 0.5;
+
+/// The strongest cause (not a symptom, not `bad-deploy`, which the rollout analysis decides)
+/// that explains a symptom.
+fn cause_of_symptom(scores: &BTreeMap<Category, f64>) -> Option<(Category, f64)> {
+    let mut exclude = SYMPTOMS.to_vec();
+    exclude.extend([Category::BadDeploy, Category::Unknown]);
+    best(scores, &exclude).filter(|(_, s)| *s >= CAUSE_OVER_SYMPTOM)
+}
 
 /// Scores per category: the strongest finding, plus a little for corroboration.
 fn scores(findings: &[Finding]) -> BTreeMap<Category, f64> {
@@ -185,6 +205,15 @@ fn decide(signal: &Signal, analysis: &Analysis) -> (Category, Vec<Category>, f64
             .as_ref()
             .is_some_and(|w| w.kind == "CronJob");
     if job_target && get(Category::JobFailed) >= 0.8 {
+        // A Job whose pods could not reach their database failed because of it; one whose
+        // program exits with its own error is job-failed.
+        if let Some((cause, s)) = cause_of_symptom(&scores) {
+            return (
+                cause,
+                vec![Category::JobFailed],
+                s.max(get(Category::JobFailed)),
+            );
+        }
         let mechanism =
             best(&scores, &[Category::JobFailed, Category::Unknown]).filter(|(_, s)| *s >= 0.5);
         return (
@@ -224,6 +253,10 @@ fn decide(signal: &Signal, analysis: &Analysis) -> (Category, Vec<Category>, f64
         }
     }
     match mechanism {
+        Some((c, s)) if SYMPTOMS.contains(&c) && cause_of_symptom(&scores).is_some() => {
+            let (cause, cause_score) = cause_of_symptom(&scores).unwrap_or((c, s));
+            (cause, vec![c], cause_score.max(s))
+        }
         Some((c, s)) if s >= UNKNOWN_BELOW => {
             let contributing = scores
                 .iter()
