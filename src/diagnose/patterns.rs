@@ -46,19 +46,19 @@ pub static LOG_PATTERNS: LazyLock<Vec<LinePattern>> = LazyLock::new(|| {
             "missing environment variable",
             ConfigMissing,
             0.8,
-            r"(?i)(env(ironment)?[ _-]?var(iable)?s?\b.{0,60}\b(not set|is not defined|missing|required|undefined|empty|unset)|(required|missing|undefined)\b.{0,30}\benv(ironment)?[ _-]?var(iable)?|must be set|is required but (was )?not (set|provided)|could not resolve placeholder|KeyError: '[A-Z][A-Z0-9_]{2,}'|os\.environ\[|getenv.{0,40}(empty|missing|not set)|missing required (config|configuration|setting|key|property))",
+            r"(?i)(env(ironment)?[ _-]?var(iable)?s?\b.{0,60}\b(not set|is not defined|missing|required|undefined|empty|unset)|(required|missing|undefined)\b.{0,30}\benv(ironment)?[ _-]?var(iable)?|must be set|is required but (was )?not (set|provided)|could not resolve placeholder|KeyError: '[A-Z][A-Z0-9_]{2,}'|os\.environ\[|getenv.{0,40}(empty|missing|not set)|missing required (config|configuration|setting|key|property))|required key \S+ missing value",
         ),
         (
             "missing config file or key",
             ConfigMissing,
             0.7,
-            r"(?i)(no such file or directory|FileNotFoundError|ENOENT|cannot find|could not (open|read|load|find)).{0,80}\.(ya?ml|json|conf|cfg|ini|toml|properties|env)\b|(config(uration)?|secret|credential)s? (file )?(not found|missing|is missing)|configmap .{0,40}not found",
+            r"(?i)(no such file or directory|FileNotFoundError|ENOENT|cannot find|could not (open|read|load|find)).{0,80}\.(ya?ml|json|conf|cfg|ini|toml|properties|env)\b|(config(uration)?|secret|credential)s? (file )?(not found|missing|is missing)|configmap .{0,40}not found|\.(ya?ml|json|conf|cfg|ini|toml|properties|env):? no such file or directory|validation errors? for \w*(Settings|Config)\b",
         ),
         (
             "permission denied",
             PermissionDenied,
             0.8,
-            r"(?i)permission denied|\bEACCES\b|operation not permitted|\bEPERM\b|read-only file system|\bEROFS\b|access denied for|AccessDenied",
+            r"(?i)permission denied|\bEACCES\b|operation not permitted|\bEPERM\b|read-only file system|\bEROFS\b|access denied for|AccessDenied|\bAccess Denied\b|not authorized to perform|does not have .{0,80} access|PERMISSION_DENIED|code = PermissionDenied|AuthorizationFailed",
         ),
         (
             "RBAC forbidden",
@@ -70,19 +70,25 @@ pub static LOG_PATTERNS: LazyLock<Vec<LinePattern>> = LazyLock::new(|| {
             "connection refused",
             DependencyUnavailable,
             0.75,
-            r"(?i)connection refused|\bECONNREFUSED\b|ConnectException|Connection reset by peer|\bECONNRESET\b|could not connect to (server|database|redis|the database)|Communications link failure|failed to connect to|unable to connect to|can't connect to|Cannot connect to|no route to host|\bEHOSTUNREACH\b|network is unreachable",
+            r"(?i)connection refused|\bECONNREFUSED\b|ConnectException|Connection reset by peer|\bECONNRESET\b|could not connect to (server|database|redis|the database)|Communications link failure|failed to connect to|unable to connect to|can't connect to|Cannot connect to|no route to host|\bEHOSTUNREACH\b|network is unreachable|Connection to \S+ refused|could not be established|Broker may not be available|run out of available brokers|AMQPConnectionError|ServerSelectionTimeoutError|NoNodesAvailable|No living connections|NoRouteToHost|Failed to establish a new connection|socket hang up",
         ),
         (
             "name resolution failed",
             DependencyUnavailable,
             0.8,
-            r"(?i)no such host|getaddrinfo (ENOTFOUND|EAI_AGAIN)|Name or service not known|Temporary failure in name resolution|UnknownHostException|could not translate host name|nodename nor servname|server misbehaving|NXDOMAIN",
+            r"(?i)no such host|getaddrinfo (ENOTFOUND|EAI_AGAIN)|Name or service not known|Temporary failure in name resolution|UnknownHostException|could not translate host name|nodename nor servname|server misbehaving|NXDOMAIN|Could not resolve host|name resolver error|produced zero addresses",
+        ),
+        (
+            "upstream unavailable or not trusted",
+            DependencyUnavailable,
+            0.7,
+            r"(?i)code = Unavailable|StatusRuntimeException: UNAVAILABLE|StatusCode\.UNAVAILABLE|x509: |tls: (handshake failure|failed to verify|bad certificate)|SSLHandshakeException|CERTIFICATE_VERIFY_FAILED|unable to verify the first certificate|self[- ]signed certificate|certificate has expired|PKIX path building failed",
         ),
         (
             "upstream timeout",
             DependencyUnavailable,
             0.6,
-            r"(?i)(dial tcp|connect|connection|upstream|request to|timed? ?out (while|waiting|after)).{0,80}(i/o timeout|timed out|timeout exceeded|deadline exceeded)|\bETIMEDOUT\b|context deadline exceeded|Client\.Timeout exceeded|\bi/o timeout\b|upstream connect error|upstream (timed out|unavailable)|503 Service Unavailable|circuit breaker (is )?open|SocketTimeoutException|HikariPool.{0,40}(Connection is not available|timed out)|OperationalError",
+            r"(?i)(dial tcp|connect|connection|upstream|request to|timed? ?out (while|waiting|after)).{0,80}(i/o timeout|timed out|timeout exceeded|deadline exceeded)|\bETIMEDOUT\b|context deadline exceeded|Client\.Timeout exceeded|\bi/o timeout\b|upstream connect error|upstream (timed out|unavailable)|503 Service Unavailable|circuit breaker (is )?open|SocketTimeoutException|HikariPool.{0,40}(Connection is not available|timed out)|OperationalError|(returned|responded with|received|got)( an?)?( HTTP)?( status)?( code)? 5\d\d\b|\b50[24] (Bad Gateway|Gateway Time-?out)\b|QueuePool limit|too many clients|too many connections|remaining connection slots are reserved|connection pool (exhausted|is full)|pool exhausted",
         ),
         (
             "Go panic",
@@ -270,5 +276,150 @@ mod tests {
             message("Readiness probe failed: HTTP probe failed with statuscode: 503"),
             Some(Category::ProbeFailure)
         );
+    }
+
+    /// How common clients and runtimes report each failure family, as they print it.
+    const FAMILIES: &[(Category, &str)] = &[
+        (
+            Category::DependencyUnavailable,
+            "com.zaxxer.hikari.pool.HikariPool$PoolInitializationException: Failed to initialize pool: Connection to postgres.db.svc:5432 refused. Check that the hostname and port are correct and that the postmaster is accepting TCP/IP connections.",
+        ),
+        (
+            Category::DependencyUnavailable,
+            "org.springframework.data.redis.RedisConnectionFailureException: Unable to connect to Redis",
+        ),
+        (
+            Category::DependencyUnavailable,
+            "redis.exceptions.ConnectionError: Error 111 connecting to redis-master:6379. Connection refused.",
+        ),
+        (
+            Category::DependencyUnavailable,
+            "io.grpc.StatusRuntimeException: UNAVAILABLE: io exception",
+        ),
+        (
+            Category::DependencyUnavailable,
+            r#"rpc error: code = Unavailable desc = name resolver error: produced zero addresses"#,
+        ),
+        (
+            Category::DependencyUnavailable,
+            "[Consumer clientId=orders-1, groupId=orders] Connection to node -1 (kafka-0.kafka:9092) could not be established. Broker may not be available.",
+        ),
+        (
+            Category::DependencyUnavailable,
+            "kafka: client has run out of available brokers to talk to: dial tcp 10.0.3.4:9092: connect: connection refused",
+        ),
+        (
+            Category::DependencyUnavailable,
+            "pika.exceptions.AMQPConnectionError: Connection to 10.0.2.9:5672 failed: [Errno 111] Connection refused",
+        ),
+        (
+            Category::DependencyUnavailable,
+            "Post \"https://payments.internal/v1/charge\": x509: certificate signed by unknown authority",
+        ),
+        (
+            Category::DependencyUnavailable,
+            "javax.net.ssl.SSLHandshakeException: PKIX path building failed: unable to find valid certification path to requested target",
+        ),
+        (
+            Category::DependencyUnavailable,
+            "Error: unable to verify the first certificate",
+        ),
+        (
+            Category::DependencyUnavailable,
+            "requests.exceptions.SSLError: HTTPSConnectionPool(host='api.vendor.com', port=443): Max retries exceeded (Caused by SSLError(SSLCertVerificationError(1, '[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed')))",
+        ),
+        (
+            Category::DependencyUnavailable,
+            "upstream service pricing returned 503 Service Unavailable",
+        ),
+        (
+            Category::DependencyUnavailable,
+            "call to inventory failed: upstream responded with status 502",
+        ),
+        (
+            Category::DependencyUnavailable,
+            "sqlalchemy.exc.TimeoutError: QueuePool limit of size 5 overflow 10 reached, connection timed out, timeout 30.00",
+        ),
+        (
+            Category::DependencyUnavailable,
+            "pq: sorry, too many clients already",
+        ),
+        (
+            Category::DependencyUnavailable,
+            "FATAL:  remaining connection slots are reserved for non-replication superuser connections",
+        ),
+        (
+            Category::DependencyUnavailable,
+            "curl: (6) Could not resolve host: artifacts.internal",
+        ),
+        (
+            Category::DependencyUnavailable,
+            "curl: (28) Connection timed out after 10001 milliseconds",
+        ),
+        (
+            Category::DependencyUnavailable,
+            "pymongo.errors.ServerSelectionTimeoutError: mongo-0.mongo:27017: [Errno 111] Connection refused",
+        ),
+        (Category::DependencyUnavailable, "Error: socket hang up"),
+        (
+            Category::DependencyUnavailable,
+            "java.net.NoRouteToHostException: No route to host (Host unreachable)",
+        ),
+        (
+            Category::DependencyUnavailable,
+            "requests.exceptions.ConnectionError: HTTPConnectionPool(host='auth', port=80): Max retries exceeded with url: /token (Caused by NewConnectionError('<urllib3.connection.HTTPConnection object>: Failed to establish a new connection: [Errno 111] Connection refused'))",
+        ),
+        (
+            Category::PermissionDenied,
+            "software.amazon.awssdk.services.s3.model.S3Exception: Access Denied (Service: S3, Status Code: 403, Request ID: 7QX1)",
+        ),
+        (
+            Category::PermissionDenied,
+            "An error occurred (AccessDeniedException) when calling the GetSecretValue operation: User: arn:aws:sts::1234:assumed-role/app/x is not authorized to perform: secretsmanager:GetSecretValue",
+        ),
+        (
+            Category::PermissionDenied,
+            "googleapi: Error 403: app@proj.iam.gserviceaccount.com does not have storage.objects.get access to the Google Cloud Storage object., forbidden",
+        ),
+        (
+            Category::PermissionDenied,
+            "rpc error: code = PermissionDenied desc = Permission 'secretmanager.versions.access' denied",
+        ),
+        (
+            Category::PermissionDenied,
+            "Error: EACCES: permission denied, open '/data/cache/index.db'",
+        ),
+        (
+            Category::ConfigMissing,
+            "required key DATABASE_URL missing value",
+        ),
+        (
+            Category::ConfigMissing,
+            "open /etc/app/config.yaml: no such file or directory",
+        ),
+        (
+            Category::ConfigMissing,
+            "pydantic_core._pydantic_core.ValidationError: 1 validation error for Settings",
+        ),
+        (
+            Category::ConfigMissing,
+            "Error: Missing required env var: STRIPE_API_KEY",
+        ),
+        (Category::OomKilled, "fatal error: runtime: out of memory"),
+        (
+            Category::OomKilled,
+            "FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory",
+        ),
+        (Category::OomKilled, "java.lang.OutOfMemoryError: Metaspace"),
+    ];
+
+    #[test]
+    fn common_clients_and_runtimes_are_read_into_their_family() {
+        let missed: Vec<String> = FAMILIES
+            .iter()
+            .filter(|(category, line)| log(line) != Some(*category))
+            .map(|(category, line)| format!("{category}: {line} → {:?}", log(line)))
+            .collect();
+        assert!(missed.is_empty(), "{}", missed.join("\n"));
     }
 }
