@@ -89,6 +89,10 @@ pub enum Command {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
+    /// Ask nightshift to look at an object even when no rule fired: open an incident, gather,
+    /// diagnose and plan it as the daemon does (nothing is executed: a mutating plan waits for
+    /// `incidents approve`, which a daemon on the same store then carries out), and print it.
+    Investigate(InvestigateArgs),
     /// Run the daemon: watch the cluster, open incidents, gather, diagnose, plan, wait for
     /// approvals (`incidents approve`), execute, verify.
     Run {
@@ -176,6 +180,31 @@ pub enum RulesCommand {
         #[arg(long)]
         force: bool,
     },
+}
+
+/// `investigate` arguments.
+#[derive(Debug, Args)]
+pub struct InvestigateArgs {
+    /// The object, as kubectl names it: `deployment/checkout`, `deploy/checkout`, `pod/x-1`.
+    pub object: String,
+    /// Its namespace (default: `default`; ignored for a node).
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// What you want to know; kept with the incident and shown in its report.
+    #[arg(long)]
+    pub question: Option<String>,
+    /// Kubeconfig to use (default: $KUBECONFIG or ~/.kube/config; else in-cluster).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+    pub format: ReportFormat,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// Rule directories.
+    #[command(flatten)]
+    pub dirs: RuleDirs,
 }
 
 /// `replay` arguments.

@@ -1,5 +1,6 @@
 //! What each subcommand does: load settings and rules, call the library, print.
 
+mod investigate;
 mod pause;
 
 use std::io::Write;
@@ -55,6 +56,7 @@ pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Replay(args) => replay(args, &settings).await,
+        Command::Investigate(args) => investigate::investigate(args, &settings, &mut stdout).await,
         Command::Incidents {
             command: IncidentsCommand::List { limit, store },
         } => {
@@ -459,12 +461,23 @@ async fn rbac(args: RbacArgs, settings: &Settings, out: &mut impl Write) -> Resu
 }
 
 /// The exit status for a command that failed: 1 for input the user can fix (a directory named
-/// that does not exist, `rules init` over existing files, an object that does not exist), 2
-/// for everything else.
+/// that does not exist, `rules init` over existing files, a malformed investigation or an
+/// object that does not exist), 2 for everything else.
 pub fn exit_code(err: &anyhow::Error) -> ExitCode {
-    let input = err
-        .chain()
-        .any(|e| e.is::<crate::cli::MissingDir>() || e.is::<crate::rules::defaults::InitError>());
+    use crate::investigate::InvestigateError;
+    let input = err.chain().any(|e| {
+        e.is::<crate::cli::MissingDir>()
+            || e.is::<crate::rules::defaults::InitError>()
+            || e.is::<crate::investigate::BadRequest>()
+            || e.downcast_ref::<InvestigateError>().is_some_and(|e| {
+                matches!(
+                    e,
+                    InvestigateError::BadRequest(_)
+                        | InvestigateError::NotFound(_)
+                        | InvestigateError::NotOpened(_)
+                )
+            })
+    });
     if input {
         ExitCode::FAILURE
     } else {
