@@ -1,6 +1,6 @@
 //! The `nightshift` command line.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -19,10 +19,10 @@ pub struct Cli {
 /// Where rules and playbooks live (overrides the settings file).
 #[derive(Debug, Clone, Args)]
 pub struct RuleDirs {
-    /// Rules directory.
+    /// Rules directory (default: the rules built into the binary).
     #[arg(long, env = "NIGHTSHIFT_RULES")]
     pub rules: Option<PathBuf>,
-    /// Playbooks directory.
+    /// Playbooks directory (default: the playbooks built into the binary).
     #[arg(long, env = "NIGHTSHIFT_PLAYBOOKS")]
     pub playbooks: Option<PathBuf>,
 }
@@ -89,6 +89,10 @@ pub enum Command {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
+    /// Ask nightshift to look at an object even when no rule fired: open an incident, gather,
+    /// diagnose and plan it as the daemon does (nothing is executed: a mutating plan waits for
+    /// `incidents approve`, which a daemon on the same store then carries out), and print it.
+    Investigate(InvestigateArgs),
     /// Run the daemon: watch the cluster, open incidents, gather, diagnose, plan, wait for
     /// approvals (`incidents approve`), execute, verify.
     Run {
@@ -167,6 +171,40 @@ pub enum SimCommand {
 pub enum RulesCommand {
     /// Check every rule and playbook file; exit 1 on any problem.
     Check(RuleDirs),
+    /// Write the built-in rules and playbooks to DIR/rules and DIR/playbooks, to tune them
+    /// (then run with `--rules DIR/rules --playbooks DIR/playbooks`).
+    Init {
+        /// Where to write them.
+        dir: PathBuf,
+        /// Overwrite files that are already there.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// `investigate` arguments.
+#[derive(Debug, Args)]
+pub struct InvestigateArgs {
+    /// The object, as kubectl names it: `deployment/checkout`, `deploy/checkout`, `pod/x-1`.
+    pub object: String,
+    /// Its namespace (default: `default`; ignored for a node).
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// What you want to know; kept with the incident and shown in its report.
+    #[arg(long)]
+    pub question: Option<String>,
+    /// Kubeconfig to use (default: $KUBECONFIG or ~/.kube/config; else in-cluster).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+    pub format: ReportFormat,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// Rule directories.
+    #[command(flatten)]
+    pub dirs: RuleDirs,
 }
 
 /// `replay` arguments.
@@ -325,14 +363,51 @@ pub fn expand_cases(paths: &[PathBuf]) -> Vec<PathBuf> {
     out
 }
 
-/// The rules and playbooks directories to use.
-pub fn rule_dirs(dirs: &RuleDirs, settings: &crate::config::Settings) -> (PathBuf, PathBuf) {
-    let pick =
-        |flag: &Option<PathBuf>, setting: &Path| flag.clone().unwrap_or_else(|| setting.to_owned());
-    (
-        pick(&dirs.rules, &settings.rules),
-        pick(&dirs.playbooks, &settings.playbooks),
-    )
+/// A rules or playbooks directory that was asked for and does not exist.
+#[derive(Debug, thiserror::Error)]
+#[error("{side} directory {} does not exist (named by {by})", path.display())]
+pub struct MissingDir {
+    /// `rules` or `playbooks`.
+    pub side: &'static str,
+    /// The directory.
+    pub path: PathBuf,
+    /// Where it was named: the flag/variable or the settings key.
+    pub by: String,
+}
+
+/// The rules and playbooks directories to use: the flag (or its environment variable), else the
+/// settings key, else `None` for the built-in defaults. A directory named that does not exist
+/// is an error naming it.
+pub fn rule_dirs(
+    dirs: &RuleDirs,
+    settings: &crate::config::Settings,
+) -> Result<(Option<PathBuf>, Option<PathBuf>), MissingDir> {
+    let pick = |side: &'static str,
+                flag: &Option<PathBuf>,
+                setting: &Option<PathBuf>|
+     -> Result<Option<PathBuf>, MissingDir> {
+        let (path, by) = match (flag, setting) {
+            (Some(path), _) => (
+                path,
+                format!("--{side} or NIGHTSHIFT_{}", side.to_uppercase()),
+            ),
+            (None, Some(path)) => (path, format!("the settings key `{side}`")),
+            (None, None) => return Ok(None),
+        };
+        if path.is_dir() {
+            Ok(Some(path.clone()))
+        } else {
+            Err(MissingDir {
+                side,
+                path: path.clone(),
+                by,
+            })
+        }
+    };
+    Ok((
+        pick("rules", &dirs.rules, &settings.rules)?,
+        pick("playbooks", &dirs.playbooks, &settings.playbooks)?,
+    ))
 }
 
 /// `nightshift rbac`.

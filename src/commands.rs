@@ -1,5 +1,6 @@
 //! What each subcommand does: load settings and rules, call the library, print.
 
+mod investigate;
 mod pause;
 
 use std::io::Write;
@@ -25,8 +26,8 @@ pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
         Command::Rules {
             command: RulesCommand::Check(dirs),
         } => {
-            let (rules, playbooks) = rule_dirs(&dirs, &settings);
-            match RuleSet::load(&rules, &playbooks) {
+            let (rules, playbooks) = rule_dirs(&dirs, &settings)?;
+            match RuleSet::load_from(rules.as_deref(), playbooks.as_deref()) {
                 Ok(set) => {
                     writeln!(
                         stdout,
@@ -45,7 +46,17 @@ pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
+        Command::Rules {
+            command: RulesCommand::Init { dir, force },
+        } => {
+            let written = crate::rules::defaults::write(&dir, force)?;
+            for file in &written {
+                writeln!(stdout, "wrote {}", file.display())?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Replay(args) => replay(args, &settings).await,
+        Command::Investigate(args) => investigate::investigate(args, &settings, &mut stdout).await,
         Command::Incidents {
             command: IncidentsCommand::List { limit, store },
         } => {
@@ -97,7 +108,7 @@ pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
             dirs,
         } => {
             let mut settings = settings;
-            (settings.rules, settings.playbooks) = rule_dirs(&dirs, &settings);
+            (settings.rules, settings.playbooks) = rule_dirs(&dirs, &settings)?;
             let store = connect(store.store, &settings).await?;
             let client = crate::daemon::client(kubeconfig.as_deref()).await?;
             let shutdown = tokio_util::sync::CancellationToken::new();
@@ -177,15 +188,20 @@ pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
             rss_pods,
             dirs,
         } => {
-            let (rules_dir, playbooks_dir) = rule_dirs(&dirs, &settings);
-            let rules = RuleSet::load(&rules_dir, &playbooks_dir)?;
+            let (rules_dir, playbooks_dir) = rule_dirs(&dirs, &settings)?;
+            let rules = RuleSet::load_from(rules_dir.as_deref(), playbooks_dir.as_deref())?;
             if detect {
                 print!(
                     "{}",
                     crate::bench::detect::latency(pods, changes, rules).await?
                 );
                 if let Some(n) = rss_pods {
-                    let report = crate::bench::detect::rss(n, &rules_dir, &playbooks_dir).await?;
+                    let report = crate::bench::detect::rss(
+                        n,
+                        rules_dir.as_deref(),
+                        playbooks_dir.as_deref(),
+                    )
+                    .await?;
                     print!("{report}");
                 }
                 return Ok(ExitCode::SUCCESS);
@@ -337,8 +353,8 @@ async fn connect(flag: Option<String>, settings: &Settings) -> Result<Store> {
 }
 
 async fn replay(args: ReplayArgs, settings: &Settings) -> Result<ExitCode> {
-    let (rules_dir, playbooks_dir) = rule_dirs(&args.dirs, settings);
-    let rules = RuleSet::load(&rules_dir, &playbooks_dir)?;
+    let (rules_dir, playbooks_dir) = rule_dirs(&args.dirs, settings)?;
+    let rules = RuleSet::load_from(rules_dir.as_deref(), playbooks_dir.as_deref())?;
     let store = match &args.record {
         Some(url) => Some(
             Store::connect(url)
@@ -442,4 +458,29 @@ async fn rbac(args: RbacArgs, settings: &Settings, out: &mut impl Write) -> Resu
     documents.extend(admission_policy(&identity, &settings.policy));
     write!(out, "{}", to_yaml(&documents)?)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The exit status for a command that failed: 1 for input the user can fix (a directory named
+/// that does not exist, `rules init` over existing files, a malformed investigation or an
+/// object that does not exist), 2 for everything else.
+pub fn exit_code(err: &anyhow::Error) -> ExitCode {
+    use crate::investigate::InvestigateError;
+    let input = err.chain().any(|e| {
+        e.is::<crate::cli::MissingDir>()
+            || e.is::<crate::rules::defaults::InitError>()
+            || e.is::<crate::investigate::BadRequest>()
+            || e.downcast_ref::<InvestigateError>().is_some_and(|e| {
+                matches!(
+                    e,
+                    InvestigateError::BadRequest(_)
+                        | InvestigateError::NotFound(_)
+                        | InvestigateError::NotOpened(_)
+                )
+            })
+    });
+    if input {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::from(2)
+    }
 }

@@ -17,10 +17,11 @@ pub struct Settings {
     /// Store URL: `sqlite://nightshift.db` (default, created on first run) or
     /// `postgres://user:pass@host/db`.
     pub store: String,
-    /// Directory of rule files.
-    pub rules: PathBuf,
-    /// Directory of playbook files.
-    pub playbooks: PathBuf,
+    /// Directory of rule files; without it, the rules built into the binary (the shipped
+    /// `rules/`, which `nightshift rules init DIR` writes out).
+    pub rules: Option<PathBuf>,
+    /// Directory of playbook files; without it, the built-in playbooks.
+    pub playbooks: Option<PathBuf>,
     /// The policy ceiling for every action.
     pub policy: Policy,
     /// Which namespaces the daemon watches.
@@ -33,8 +34,8 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             store: "sqlite://nightshift.db".into(),
-            rules: PathBuf::from("rules"),
-            playbooks: PathBuf::from("playbooks"),
+            rules: None,
+            playbooks: None,
             policy: Policy::default(),
             watch: NamespaceScope::default(),
             engine: EngineSettings::default(),

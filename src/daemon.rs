@@ -121,8 +121,9 @@ impl Daemon {
         on_start: impl FnOnce(&Engine),
     ) -> Result<()> {
         let settings = self.settings;
-        let holder = RulesHolder::load(&settings.rules, &settings.playbooks)
-            .map_err(|errors| anyhow::anyhow!("rules do not load:\n{errors}"))?;
+        let holder =
+            RulesHolder::load_from(settings.rules.as_deref(), settings.playbooks.as_deref())
+                .map_err(|errors| anyhow::anyhow!("rules do not load:\n{errors}"))?;
         let rules = Arc::new(Mutex::new(holder.current()));
         let store = self.store.clone();
         let reloader = watch_rules(holder, rules.clone(), store, shutdown.clone(), None)?;

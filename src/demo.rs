@@ -162,15 +162,27 @@ async fn start_daemon(
         listen: None,
     };
     let (tx, rx) = tokio::sync::oneshot::channel();
+    let running = tokio::spawn(async move {
+        daemon
+            .run(shutdown, move |engine| {
+                let _ = tx.send(engine.subscribe());
+            })
+            .await
+    });
+    let Ok(progress) = rx.await else {
+        // The daemon returned before starting its engine: say why.
+        let why = match running.await {
+            Ok(Err(err)) => format!("{err:#}"),
+            Ok(Ok(())) => "it stopped at once".to_owned(),
+            Err(err) => format!("it panicked: {err}"),
+        };
+        bail!("the daemon did not start: {why}");
+    };
     tokio::spawn(async move {
-        let started = daemon.run(shutdown, move |engine| {
-            let _ = tx.send(engine.subscribe());
-        });
-        if let Err(err) = started.await {
+        if let Ok(Err(err)) = running.await {
             tracing::error!(error = %format!("{err:#}"), "the demo daemon stopped");
         }
     });
-    let progress = rx.await.context("the daemon did not start")?;
     Ok((store, progress))
 }
 

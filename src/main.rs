@@ -24,7 +24,7 @@ async fn main() -> ExitCode {
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::from(2)
+            nightshift::commands::exit_code(&err)
         }
     }
 }

@@ -39,10 +39,14 @@ impl Drop for Daemon {
     }
 }
 
+/// Runs from the store's directory, not the repository: the built-in rules and playbooks serve.
 fn run(kubeconfig: &Path, store: &Path) -> Daemon {
     let listen = free_addr();
     let child = Command::new(env!("CARGO_BIN_EXE_nightshift"))
-        .current_dir(root())
+        .current_dir(store.parent().expect("the store is in a directory"))
+        .env_remove("NIGHTSHIFT_RULES")
+        .env_remove("NIGHTSHIFT_PLAYBOOKS")
+        .env_remove("NIGHTSHIFT_CONFIG")
         .args(["run", "--kubeconfig"])
         .arg(kubeconfig)
         .args(["--listen", &listen.to_string(), "--store"])

@@ -61,3 +61,20 @@ async fn the_demo_detects_diagnoses_rolls_back_and_verifies_a_broken_release() {
     );
     assert!(store.verify_audit().await.expect("audit").is_intact());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_that_cannot_start_is_reported_in_words() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let paths = DemoPaths::in_dir(dir.path());
+    let settings = Settings {
+        rules: Some(dir.path().join("no-such-rules")),
+        ..Settings::default()
+    };
+    let err = run(settings, &paths, &mut Vec::new())
+        .await
+        .expect_err("the daemon cannot load its rules");
+    let message = format!("{err:#}");
+    assert!(message.contains("the daemon did not start"), "{message}");
+    assert!(message.contains("no-such-rules"), "{message}");
+    assert!(!message.contains("channel closed"), "{message}");
+}

@@ -132,3 +132,15 @@ async fn reading_or_touching_a_rule_file_reloads_nothing_and_an_edit_reloads_onc
     assert_eq!(current.lock().expect("rules").rules[0].rule.name, "second");
     shutdown.cancel();
 }
+
+#[test]
+fn a_holder_reloads_only_the_directories_it_was_given_and_built_in_sides_never_change() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    nightshift::rules::defaults::write(tmp.path(), false).expect("defaults written");
+    let playbooks = tmp.path().join("playbooks");
+    let mut holder = RulesHolder::load_from(None, Some(&playbooks)).expect("built-in rules");
+    assert_eq!(holder.dirs(), vec![playbooks.as_path()]);
+    assert_eq!(holder.reload_if_changed(), Reload::Unchanged);
+    let built_in = RulesHolder::load_from(None, None).expect("all built in");
+    assert!(built_in.dirs().is_empty());
+}

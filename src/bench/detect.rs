@@ -179,23 +179,27 @@ fn table(pods: usize, samples: &mut [f64]) -> String {
 /// settled. The cluster runs in this process, so it does not count.
 pub async fn rss(
     pods: usize,
-    rules: &std::path::Path,
-    playbooks: &std::path::Path,
+    rules: Option<&std::path::Path>,
+    playbooks: Option<&std::path::Path>,
 ) -> Result<String> {
     let dir = tempfile::tempdir()?;
     let shutdown = CancellationToken::new();
     let _stop = shutdown.clone().drop_guard();
     let (_cluster, kubeconfig) = serve_cluster(pods, dir.path(), &shutdown).await?;
     let store = format!("sqlite://{}", dir.path().join("rss.db").display());
-    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+    let mut daemon = tokio::process::Command::new(std::env::current_exe()?);
+    daemon
         .arg("run")
         .arg("--kubeconfig")
         .arg(&kubeconfig)
-        .args(["--store", &store])
-        .arg("--rules")
-        .arg(rules)
-        .arg("--playbooks")
-        .arg(playbooks)
+        .args(["--store", &store]);
+    if let Some(rules) = rules {
+        daemon.arg("--rules").arg(rules);
+    }
+    if let Some(playbooks) = playbooks {
+        daemon.arg("--playbooks").arg(playbooks);
+    }
+    let mut child = daemon
         .kill_on_drop(true)
         .spawn()
         .context("starting `nightshift run`")?;

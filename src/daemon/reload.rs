@@ -46,7 +46,8 @@ pub fn watch_rules(
         }
     })
     .context("starting the rules file watcher")?;
-    for dir in [holder.rules_dir(), holder.playbooks_dir()] {
+    // Only directories it was given: built-in defaults never change.
+    for dir in holder.dirs() {
         watcher
             .watch(dir, RecursiveMode::Recursive)
             .with_context(|| format!("watching {}", dir.display()))?;

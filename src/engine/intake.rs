@@ -59,9 +59,21 @@ impl Intake {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        let Some((signal, rule, playbook)) = select(std::slice::from_ref(&signal), &rules) else {
+        // A person's question no loaded rule matches opens under the built-in `investigate`
+        // rule, as in replay.
+        let built_in = rules.investigation();
+        let selected = select(std::slice::from_ref(&signal), &rules)
+            .map(|(_, rule, playbook)| (rule, playbook))
+            .or_else(|| {
+                built_in
+                    .as_ref()
+                    .filter(|_| signal.is_investigation())
+                    .map(|(rule, playbook)| (rule, playbook))
+            });
+        let Some((rule, playbook)) = selected else {
             return Ok(None);
         };
+        let signal = &signal;
         let fingerprint = fingerprint(rule, signal);
         if self.recently_seen(&fingerprint) {
             return Ok(None);

@@ -65,12 +65,20 @@ impl Engine {
     }
 
     /// The incident's playbook; when a reload removed it, the incident is escalated.
-    async fn playbook_or_escalate(
+    pub(super) async fn playbook_or_escalate(
         &self,
         incident: &Incident,
     ) -> Result<Option<Playbook>, EngineError> {
-        if let Some(p) = self.rules().playbook(&incident.playbook) {
+        let rules = self.rules();
+        if let Some(p) = rules.playbook(&incident.playbook) {
             return Ok(Some(p.clone()));
+        }
+        // The built-in investigation playbook serves a rule set without one.
+        if let Some((_, p)) = rules
+            .investigation()
+            .filter(|(_, p)| p.name == incident.playbook)
+        {
+            return Ok(Some(p));
         }
         let why = format!("playbook {} no longer exists", incident.playbook);
         self.escalate(&incident.id, &why).await?;
@@ -90,7 +98,7 @@ impl Engine {
     }
 
     /// Gathers, diagnoses and plans; records all three and moves the incident to `diagnosed`.
-    async fn diagnose(
+    pub(super) async fn diagnose(
         &self,
         incident: &Incident,
         playbook: &Playbook,
@@ -220,7 +228,7 @@ impl Engine {
 
     /// Sends a diagnosed incident on: a plan that changes nothing goes to a human as an
     /// escalation; a plan the playbook auto-approves runs; anything else waits for a human.
-    async fn route(
+    pub(super) async fn route(
         &self,
         incident: &Incident,
         playbook: &Playbook,

@@ -8,6 +8,7 @@
 mod act;
 mod approvals;
 mod intake;
+mod investigate;
 mod lifecycle;
 pub mod limits;
 pub mod live;
@@ -39,6 +40,8 @@ use crate::rules::RuleSet;
 use crate::store::{Store, StoreError};
 
 pub use intake::Intake;
+pub use investigate::Investigated;
+pub use lifecycle::EngineError;
 pub use limits::{LimitSettings, Limits};
 pub use progress::Progress;
 

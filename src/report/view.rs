@@ -298,6 +298,10 @@ fn describe(row: &AuditRow) -> String {
     let short_plan = |key: &str| short(&s(key));
     match row.kind.as_str() {
         kinds::INCIDENT_OPENED => format!("opened by rule {}: {}", s("rule"), s("reason")),
+        kinds::INVESTIGATION_ASKED => match d.get("question").and_then(Value::as_str) {
+            Some(question) => format!("asked to investigate {}: {question}", s("target")),
+            None => format!("asked to investigate {}", s("target")),
+        },
         kinds::INCIDENT_TRANSITIONED => format!("{} → {}", s("from"), s("to")),
         kinds::EVIDENCE_RECORDED => {
             let n = d.get("items").and_then(Value::as_array).map_or(0, Vec::len);

@@ -8,10 +8,11 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 /// The digest of every rule and playbook file under `rules` and `playbooks`, hex. A directory
-/// or file that cannot be read counts with its error, so it changing counts too.
-pub fn digest(rules: &Path, playbooks: &Path) -> String {
+/// or file that cannot be read counts with its error, so it changing counts too. A side without
+/// a directory is the built-in defaults, which never change.
+pub fn digest(rules: Option<&Path>, playbooks: Option<&Path>) -> String {
     let mut hasher = Sha256::new();
-    for dir in [rules, playbooks] {
+    for dir in [rules, playbooks].into_iter().flatten() {
         hasher.update(dir.as_os_str().as_encoded_bytes());
         hasher.update([0]);
         let mut errors = Vec::new();
@@ -45,7 +46,7 @@ mod tests {
         std::fs::create_dir_all(&playbooks).expect("mkdir");
         let file = rules.join("a.yaml");
         std::fs::write(&file, "rules: []\n").expect("write");
-        let before = digest(&rules, &playbooks);
+        let before = digest(Some(&rules), Some(&playbooks));
         std::fs::read_to_string(&file).expect("read");
         let handle = std::fs::File::options()
             .append(true)
@@ -55,15 +56,15 @@ mod tests {
             .set_modified(std::time::SystemTime::now())
             .expect("touch");
         drop(handle);
-        assert_eq!(digest(&rules, &playbooks), before);
+        assert_eq!(digest(Some(&rules), Some(&playbooks)), before);
         std::fs::write(&file, "rules: [] # edited\n").expect("edit");
-        assert_ne!(digest(&rules, &playbooks), before);
+        assert_ne!(digest(Some(&rules), Some(&playbooks)), before);
         std::fs::write(rules.join("b.yml"), "").expect("new file");
         std::fs::write(rules.join("notes.txt"), "not a rule file").expect("other file");
-        let with_new = digest(&rules, &playbooks);
+        let with_new = digest(Some(&rules), Some(&playbooks));
         std::fs::remove_file(rules.join("notes.txt")).expect("rm");
         assert_eq!(
-            digest(&rules, &playbooks),
+            digest(Some(&rules), Some(&playbooks)),
             with_new,
             "only rule files count"
         );

@@ -3,6 +3,7 @@
 //! that reloads keeps its previous good set.
 
 mod bounds;
+pub mod defaults;
 mod digest;
 mod locate;
 mod validate;
@@ -70,14 +71,21 @@ pub struct RuleSet {
 impl RuleSet {
     /// Loads and validates every `*.yaml`/`*.yml` under `rules` and `playbooks`.
     pub fn load(rules: &Path, playbooks: &Path) -> Result<RuleSet, LoadErrors> {
+        RuleSet::load_from(Some(rules), Some(playbooks))
+    }
+
+    /// Loads and validates the rules and playbooks under the given directories; a side without
+    /// one uses the built-in defaults ([`defaults`]), named `<built-in>/rules/FILE` in errors.
+    pub fn load_from(
+        rules: Option<&Path>,
+        playbooks: Option<&Path>,
+    ) -> Result<RuleSet, LoadErrors> {
         let mut errors = Vec::new();
-        let mut texts = Vec::new();
+        let rule_texts = sources(rules, defaults::rules, &mut errors);
+        let playbook_texts = sources(playbooks, defaults::playbooks, &mut errors);
         let mut set = RuleSet::default();
-        for file in yaml_files(rules, &mut errors) {
-            let Some(text) = read(&file, &mut errors) else {
-                continue;
-            };
-            match parse::<RuleFile>(&file, &text) {
+        for (file, text) in &rule_texts {
+            match parse::<RuleFile>(file, text) {
                 Ok(parsed) => set
                     .rules
                     .extend(parsed.rules.into_iter().map(|rule| LoadedRule {
@@ -86,30 +94,29 @@ impl RuleSet {
                     })),
                 Err(e) => errors.push(e),
             }
-            texts.push((file, text));
         }
         let mut playbook_files = Vec::new();
-        for file in yaml_files(playbooks, &mut errors) {
-            let Some(text) = read(&file, &mut errors) else {
-                continue;
-            };
-            match parse::<Playbook>(&file, &text) {
+        for (file, text) in &playbook_texts {
+            match parse::<Playbook>(file, text) {
                 Ok(playbook) => {
                     set.playbooks.push(playbook);
                     playbook_files.push(file.clone());
                 }
                 Err(e) => errors.push(e),
             }
-            texts.push((file, text));
         }
         if errors.is_empty() && set.rules.is_empty() {
             errors.push(LoadError {
-                file: rules.to_owned(),
+                file: rules.map_or_else(
+                    || Path::new(defaults::BUILT_IN).join("rules"),
+                    Path::to_owned,
+                ),
                 line: 0,
                 column: 0,
                 message: "no rules found (expected *.yaml files with `rules:`)".into(),
             });
         }
+        let texts: Vec<(PathBuf, String)> = rule_texts.into_iter().chain(playbook_texts).collect();
         errors.extend(validate::validate(&set, &playbook_files, &texts));
         errors.extend(bounds::validate(&set.playbooks, &playbook_files, &texts));
         if errors.is_empty() {
@@ -148,6 +155,24 @@ static BUILTIN_INVESTIGATION: std::sync::LazyLock<Option<(Rule, Playbook)>> =
         .ok()?;
         Some((rules.rules.into_iter().next()?, playbook))
     });
+
+/// The files of one side: those under `dir`, or the built-in ones when none was given.
+fn sources(
+    dir: Option<&Path>,
+    built_in: fn() -> Vec<(PathBuf, &'static str)>,
+    errors: &mut Vec<LoadError>,
+) -> Vec<(PathBuf, String)> {
+    let Some(dir) = dir else {
+        return built_in()
+            .into_iter()
+            .map(|(file, text)| (file, text.to_owned()))
+            .collect();
+    };
+    yaml_files(dir, errors)
+        .into_iter()
+        .filter_map(|file| read(&file, errors).map(|text| (file, text)))
+        .collect()
+}
 
 fn yaml_files(dir: &Path, errors: &mut Vec<LoadError>) -> Vec<PathBuf> {
     let entries = match std::fs::read_dir(dir) {
@@ -206,11 +231,12 @@ pub fn parse<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Result<
     })
 }
 
-/// Holds the current good rule set; a reload with errors keeps the previous set.
+/// Holds the current good rule set; a reload with errors keeps the previous set. Only the
+/// directories it was given are reloaded: a built-in side never changes.
 #[derive(Debug, Clone)]
 pub struct RulesHolder {
-    rules_dir: PathBuf,
-    playbooks_dir: PathBuf,
+    rules_dir: Option<PathBuf>,
+    playbooks_dir: Option<PathBuf>,
     current: std::sync::Arc<RuleSet>,
     /// The [`digest`] of the files last loaded or tried.
     seen: String,
@@ -230,24 +256,30 @@ pub enum Reload {
 impl RulesHolder {
     /// Loads the first set; fails if it has errors (there is nothing to fall back to).
     pub fn load(rules_dir: &Path, playbooks_dir: &Path) -> Result<RulesHolder, LoadErrors> {
+        RulesHolder::load_from(Some(rules_dir), Some(playbooks_dir))
+    }
+
+    /// Like [`RulesHolder::load`]; a side without a directory uses the built-in defaults.
+    pub fn load_from(
+        rules_dir: Option<&Path>,
+        playbooks_dir: Option<&Path>,
+    ) -> Result<RulesHolder, LoadErrors> {
         let seen = digest(rules_dir, playbooks_dir);
-        let set = RuleSet::load(rules_dir, playbooks_dir)?;
+        let set = RuleSet::load_from(rules_dir, playbooks_dir)?;
         Ok(RulesHolder {
-            rules_dir: rules_dir.to_owned(),
-            playbooks_dir: playbooks_dir.to_owned(),
+            rules_dir: rules_dir.map(Path::to_owned),
+            playbooks_dir: playbooks_dir.map(Path::to_owned),
             current: std::sync::Arc::new(set),
             seen,
         })
     }
 
-    /// The rules directory.
-    pub fn rules_dir(&self) -> &Path {
-        &self.rules_dir
-    }
-
-    /// The playbooks directory.
-    pub fn playbooks_dir(&self) -> &Path {
-        &self.playbooks_dir
+    /// The directories it reloads from (none when both sides are built in).
+    pub fn dirs(&self) -> Vec<&Path> {
+        [&self.rules_dir, &self.playbooks_dir]
+            .into_iter()
+            .filter_map(|dir| dir.as_deref())
+            .collect()
     }
 
     /// The current set.
@@ -258,7 +290,7 @@ impl RulesHolder {
     /// Reloads from disk when the files' contents changed since they were last loaded or tried
     /// (a read or a touch is no change; the same broken files are not tried twice).
     pub fn reload_if_changed(&mut self) -> Reload {
-        let now = digest(&self.rules_dir, &self.playbooks_dir);
+        let now = digest(self.rules_dir.as_deref(), self.playbooks_dir.as_deref());
         if now == self.seen {
             return Reload::Unchanged;
         }
@@ -271,7 +303,7 @@ impl RulesHolder {
 
     /// Reloads from disk. On errors the previous set stays in force and the errors are returned.
     pub fn reload(&mut self) -> Result<(), LoadErrors> {
-        let set = RuleSet::load(&self.rules_dir, &self.playbooks_dir)?;
+        let set = RuleSet::load_from(self.rules_dir.as_deref(), self.playbooks_dir.as_deref())?;
         self.current = std::sync::Arc::new(set);
         Ok(())
     }

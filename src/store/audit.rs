@@ -43,6 +43,9 @@ pub mod kinds {
     pub const EVIDENCE_INCOMPLETE: &str = "evidence.incomplete";
     /// A signal of another rule about the same workload joined an open incident.
     pub const SIGNAL_JOINED: &str = "signal.joined";
+    /// A person asked nightshift to investigate the incident's object (`nightshift investigate`,
+    /// `POST /api/v1/investigations`): the object and the question.
+    pub const INVESTIGATION_ASKED: &str = "investigation.asked";
     /// Someone pulled the kill switch: no mutation until resumed (detail: the reason).
     pub const NIGHTSHIFT_PAUSED: &str = "nightshift.paused";
     /// Someone lifted the kill switch.
