@@ -17,6 +17,7 @@ pub mod diagnose;
 pub mod domain;
 pub mod engine;
 pub mod k8s;
+pub mod pages;
 pub mod pipeline;
 pub mod replay;
 pub mod report;
