@@ -294,3 +294,54 @@ async fn the_pause_banner_shows_on_every_incident_page() {
         .body;
     assert!(md.contains("**nightshift is paused**"), "{md}");
 }
+
+#[tokio::test]
+async fn an_incident_with_500_evidence_items_renders_and_its_render_time_is_printed() {
+    use nightshift::domain::evidence::{EventFacts, Evidence, Facts};
+    use nightshift::domain::signal::ObjectRef;
+    use nightshift::report::{Format, render_at};
+
+    let store = Store::connect("sqlite::memory:").await.expect("store");
+    let id = "inc-many-items";
+    pages_support::awaiting(&store, id, "shop", "api", "2026-11-21T03:00:00Z").await;
+    let mut evidence = Evidence::default();
+    for i in 0..500 {
+        evidence.push(
+            format!("event/shop/api.{i}"),
+            Facts::Event(EventFacts {
+                kind: "Warning".into(),
+                reason: "BackOff".into(),
+                message: format!("Back-off restarting failed container api ({i})"),
+                object: ObjectRef::namespaced("Pod", "shop", "api-1"),
+                count: 3,
+                first_seen: None,
+                last_seen: None,
+                source: Some("kubelet".into()),
+            }),
+        );
+    }
+    store
+        .record_evidence(id, &evidence, at("2026-11-21T03:00:01Z"))
+        .await
+        .expect("evidence");
+    let record = store.load(id).await.expect("load").expect("exists");
+    assert!(record.evidence.items.len() >= 500);
+    let now = at("2026-11-21T03:10:00Z");
+    for format in [Format::Html, Format::Markdown] {
+        let started = std::time::Instant::now();
+        let rounds = 5;
+        let mut page = String::new();
+        for _ in 0..rounds {
+            page = render_at(&record, format, now).expect("render");
+        }
+        let each = started.elapsed() / rounds;
+        println!(
+            "render time, {} evidence items, {format:?}: {each:?} per page ({} bytes)",
+            record.evidence.items.len(),
+            page.len()
+        );
+        assert!(page.contains("api.499"), "the last item is shown");
+    }
+    let reply = get(&store, &format!("/incidents/{id}"), None).await;
+    assert_eq!(reply.status, StatusCode::OK);
+}
