@@ -601,17 +601,17 @@ async fn incidents_are_searched_by_state_namespace_newest_category_and_since(db:
         state: Some(IncidentState::Escalated),
         ..IncidentFilter::default()
     };
-    assert_eq!(search(state).await, [a1.clone()]);
+    assert_eq!(search(state).await, vec![a1.clone()]);
     let namespace = IncidentFilter {
         namespace: Some("shop".into()),
         ..IncidentFilter::default()
     };
-    assert_eq!(search(namespace).await, [b1.clone()]);
+    assert_eq!(search(namespace).await, vec![b1.clone()]);
     let newest = IncidentFilter {
         category: Some(Category::OomKilled),
         ..IncidentFilter::default()
     };
-    assert_eq!(search(newest).await, [a1.clone()]);
+    assert_eq!(search(newest).await, vec![a1.clone()]);
     let replaced = IncidentFilter {
         category: Some(Category::BadDeploy),
         ..IncidentFilter::default()
