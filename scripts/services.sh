@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Starts the throwaway services the integration tests need (PostgreSQL), idempotently.
+# Starts the throwaway services the integration tests need (PostgreSQL), idempotently, and
+# installs the headless browser the page screenshots need (Chromium).
 #
 #   eval "$(scripts/services.sh)"     # install if absent, start, print `export ...` lines
 #   scripts/services.sh stop          # stop the server (its data stays for the next start)
 #   scripts/services.sh status        # say whether it runs
+#   scripts/services.sh chromium      # only install Chromium if absent; print its export line
 #
 # PostgreSQL is installed from Debian packages (`postgresql`) only when no server binaries are
 # found. The server listens on a free loopback port, keeps its data under target/services/ (or
@@ -30,6 +32,26 @@ find_bindir() {
         return 0
     fi
     return 1
+}
+
+# Debian's `chromium`, for tests/pages_chromium.rs.
+find_chromium() {
+    command -v chromium || command -v chromium-browser
+}
+
+ensure_chromium() {
+    local path sudo=()
+    if ! path="$(find_chromium)"; then
+        if [[ $(id -u) -ne 0 ]]; then
+            command -v sudo >/dev/null || die "Chromium is not installed and this user is not root (no sudo either)"
+            sudo=(sudo)
+        fi
+        log "Chromium not found: installing it from Debian packages"
+        "${sudo[@]}" apt-get update >&2
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium fonts-dejavu-core >&2
+        path="$(find_chromium)" || die "chromium was installed but is not on PATH"
+    fi
+    echo "export NIGHTSHIFT_CHROMIUM=$path"
 }
 
 install_postgres() {
@@ -103,6 +125,7 @@ is_running() {
 }
 
 start() {
+    ensure_chromium
     if ! bindir="$(find_bindir)"; then
         install_postgres
         bindir="$(find_bindir)" || die "PostgreSQL was installed but no initdb/pg_ctl was found"
@@ -169,5 +192,6 @@ case "${1:-start}" in
     start) start ;;
     stop) stop ;;
     status) status ;;
-    *) die "usage: $0 [start|stop|status]" ;;
+    chromium) ensure_chromium ;;
+    *) die "usage: $0 [start|stop|status|chromium]" ;;
 esac

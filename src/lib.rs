@@ -18,6 +18,7 @@ pub mod domain;
 pub mod engine;
 pub mod investigate;
 pub mod k8s;
+pub mod pages;
 pub mod pipeline;
 pub mod replay;
 pub mod report;

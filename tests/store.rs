@@ -18,7 +18,7 @@ use nightshift::domain::plan::{Action, Check, CheckKind, Plan, Risk};
 use nightshift::domain::signal::{ContainerStateKind, ObjectRef, Signal, SignalSource};
 use nightshift::domain::taxonomy::Category;
 use nightshift::store::{
-    ActionOutcome, Backend, Decision, Recorded, Store, StoreError, Switched, kinds,
+    ActionOutcome, Backend, Decision, IncidentFilter, Recorded, Store, StoreError, Switched, kinds,
 };
 use serde_json::json;
 use sqlx::{AnyPool, Executor};
@@ -153,6 +153,7 @@ suite!(
     the_latest_incident_with_a_fingerprint_is_found_for_dedup,
     a_second_open_incident_with_the_same_fingerprint_is_refused_by_the_database,
     incidents_are_found_by_state_and_escalations_by_workload,
+    incidents_are_searched_by_state_namespace_newest_category_and_since,
     the_open_incident_of_a_workload_is_found_whatever_its_rule,
     recent_actions_leave_out_the_incident_that_asks,
     a_valid_transition_moves_the_incident_and_a_terminal_one_closes_it,
@@ -550,6 +551,88 @@ async fn incidents_are_found_by_state_and_escalations_by_workload(db: &TestDb) {
             .await
             .expect("other"),
         None
+    );
+}
+
+async fn incidents_are_searched_by_state_namespace_newest_category_and_since(db: &TestDb) {
+    let store = &db.store;
+    store
+        .insert_incident(&incident("a1", "fp-a", "2026-11-20T01:00:00Z"))
+        .await
+        .expect("a1");
+    let mut b1 = incident("b1", "fp-b", "2026-11-20T02:00:00Z");
+    b1.target = ObjectRef::namespaced("Pod", "shop", "api-1");
+    store.insert_incident(&b1).await.expect("b1");
+    store
+        .record_diagnosis("a1", &diagnosis(), at("2026-11-20T01:01:00Z"))
+        .await
+        .expect("first diagnosis");
+    let newer = Diagnosis {
+        category: Category::OomKilled,
+        ..diagnosis()
+    };
+    store
+        .record_diagnosis("a1", &newer, at("2026-11-20T01:02:00Z"))
+        .await
+        .expect("newer diagnosis");
+    store
+        .transition(
+            "a1",
+            IncidentState::Escalated,
+            "nightshift",
+            at("2026-11-20T01:03:00Z"),
+        )
+        .await
+        .expect("escalate");
+    let search = |filter: IncidentFilter| async move {
+        let listed = store.search_incidents(&filter, 10).await.expect("search");
+        listed
+            .into_iter()
+            .map(|l| (l.summary.id, l.category))
+            .collect::<Vec<_>>()
+    };
+    let a1 = ("a1".to_owned(), Some("oom-killed".to_owned()));
+    let b1 = ("b1".to_owned(), None);
+    assert_eq!(
+        search(IncidentFilter::default()).await,
+        [b1.clone(), a1.clone()]
+    );
+    let state = IncidentFilter {
+        state: Some(IncidentState::Escalated),
+        ..IncidentFilter::default()
+    };
+    assert_eq!(search(state).await, vec![a1.clone()]);
+    let namespace = IncidentFilter {
+        namespace: Some("shop".into()),
+        ..IncidentFilter::default()
+    };
+    assert_eq!(search(namespace).await, vec![b1.clone()]);
+    let newest = IncidentFilter {
+        category: Some(Category::OomKilled),
+        ..IncidentFilter::default()
+    };
+    assert_eq!(search(newest).await, vec![a1.clone()]);
+    let replaced = IncidentFilter {
+        category: Some(Category::BadDeploy),
+        ..IncidentFilter::default()
+    };
+    assert!(
+        search(replaced).await.is_empty(),
+        "only the newest diagnosis counts"
+    );
+    let since = IncidentFilter {
+        since: Some(at("2026-11-20T01:30:00Z")),
+        namespace: Some("shop".into()),
+        ..IncidentFilter::default()
+    };
+    assert_eq!(search(since).await, [b1]);
+    assert_eq!(
+        store
+            .search_incidents(&IncidentFilter::default(), 1)
+            .await
+            .expect("limit")
+            .len(),
+        1
     );
 }
 

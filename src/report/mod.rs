@@ -10,14 +10,19 @@
 //! code block. Credentials never get this far: they are masked where evidence is made
 //! ([`crate::domain::redact`]). JSON is the record itself, serialized.
 
+mod ask;
 mod evidence;
+mod sentences;
 mod view;
+mod when;
 
+use jiff::Timestamp;
 use minijinja::{AutoEscape, Environment};
 
 use crate::store::IncidentRecord;
 
 pub use evidence::{MAX_LINE_CHARS, MAX_LOG_LINES};
+pub use when::{When, when};
 
 /// A report format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -65,8 +70,17 @@ pub enum ReportError {
 const MARKDOWN: &str = include_str!("templates/report.md");
 const HTML: &str = include_str!("templates/report.html");
 
-/// Renders the report for one incident.
+/// Renders the report for one incident as of the clock's now (the `report` command's edge).
 pub fn render(record: &IncidentRecord, format: Format) -> Result<String, ReportError> {
+    render_at(record, format, Timestamp::now())
+}
+
+/// Renders the report for one incident, relative times counted back from `now`.
+pub fn render_at(
+    record: &IncidentRecord,
+    format: Format,
+    now: Timestamp,
+) -> Result<String, ReportError> {
     let (name, source, label) = match format {
         Format::Json => return Ok(serde_json::to_string_pretty(record)?),
         Format::Markdown => ("report.md", MARKDOWN, "markdown"),
@@ -76,6 +90,23 @@ pub fn render(record: &IncidentRecord, format: Format) -> Result<String, ReportE
         format: label,
         source,
     };
+    let env = environment(name, source).map_err(template_error)?;
+    let template = env.get_template(name).map_err(template_error)?;
+    let mut out = template
+        .render(view::build(record, now))
+        .map_err(template_error)?;
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// A MiniJinja environment holding one template: HTML auto-escaped for `.html` names, the
+/// `md` filter for Markdown, and the shared page parts (`parts.html`: style, times script).
+pub(crate) fn environment(
+    name: &'static str,
+    source: &'static str,
+) -> Result<Environment<'static>, minijinja::Error> {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|name| {
         if name.ends_with(".html") {
@@ -85,16 +116,12 @@ pub fn render(record: &IncidentRecord, format: Format) -> Result<String, ReportE
         }
     });
     env.add_filter("md", markdown_escape);
-    env.add_template(name, source).map_err(template_error)?;
-    let template = env.get_template(name).map_err(template_error)?;
-    let mut out = template
-        .render(view::build(record))
-        .map_err(template_error)?;
-    if !out.ends_with('\n') {
-        out.push('\n');
-    }
-    Ok(out)
+    env.add_template("parts.html", PARTS)?;
+    env.add_template(name, source)?;
+    Ok(env)
 }
+
+const PARTS: &str = include_str!("templates/parts.html");
 
 /// Backslash-escapes the Markdown characters that could turn text into links, raw HTML, code
 /// spans or table cells, and on every line the block marker a line could start with (a
@@ -102,7 +129,7 @@ pub fn render(record: &IncidentRecord, format: Format) -> Result<String, ReportE
 /// whitespace dropped so no line becomes an indented code block: untrusted multi-line text
 /// stays one paragraph of text. Emphasis characters inside a line are left alone so
 /// identifiers stay readable.
-fn markdown_escape(text: String) -> String {
+pub(crate) fn markdown_escape(text: String) -> String {
     let lines: Vec<String> = text.split('\n').map(escape_line).collect();
     lines.join("\n")
 }

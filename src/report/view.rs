@@ -5,7 +5,11 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use jiff::Timestamp;
+
 use super::evidence::{self, EvidenceView, MAX_TEXT_CHARS, clean_block, clean_line};
+use super::sentences::{self, CheckLine};
+use super::when::{When, exact, when};
 use crate::domain::plan::{Action, Plan, canonical_json};
 use crate::store::{AuditRow, Decision, IncidentRecord, PlanRecord, kinds};
 
@@ -26,9 +30,13 @@ pub struct View {
     pub target: String,
     pub reason: String,
     pub message: Option<String>,
-    pub opened_at: String,
-    pub updated_at: String,
-    pub closed_at: Option<String>,
+    pub opened_at: When,
+    pub updated_at: When,
+    pub closed_at: Option<When>,
+    /// What nightshift asks of the reader now, first thing on the page.
+    pub ask: String,
+    /// The commands that do what [`View::ask`] asks.
+    pub ask_commands: Vec<String>,
     pub timeline: Vec<TimelineEntry>,
     pub diagnosis: Option<DiagnosisView>,
     pub evidence: Vec<EvidenceView>,
@@ -44,7 +52,7 @@ pub struct View {
 /// One audit row as a timeline line.
 #[derive(Debug, Clone, Serialize)]
 pub struct TimelineEntry {
-    pub at: String,
+    pub at: When,
     pub kind: String,
     pub actor: String,
     pub text: String,
@@ -59,7 +67,7 @@ pub struct DiagnosisView {
     pub summary: String,
     pub diagnoser: String,
     pub evidence: Vec<String>,
-    pub at: String,
+    pub at: When,
 }
 
 /// A planned action.
@@ -67,7 +75,8 @@ pub struct DiagnosisView {
 pub struct ActionView {
     pub index: usize,
     pub tool: &'static str,
-    pub params: String,
+    /// The action as a sentence ("Roll back Deployment shop/api to revision 3").
+    pub sentence: String,
 }
 
 /// A plan, with its approval state.
@@ -75,7 +84,7 @@ pub struct ActionView {
 pub struct PlanView {
     pub hash: String,
     pub short_hash: String,
-    pub at: String,
+    pub at: When,
     pub risk: String,
     pub requires_approval: bool,
     /// `approved by alice at ...`, `awaiting approval`, `auto-approved by playbook`, or
@@ -94,18 +103,21 @@ pub struct ExecutedView {
     pub short_hash: String,
     pub index: usize,
     pub tool: &'static str,
-    pub params: String,
+    pub sentence: String,
     pub outcome: &'static str,
     pub detail: String,
-    pub at: String,
+    pub at: When,
 }
 
 /// A verification verdict.
 #[derive(Debug, Clone, Serialize)]
 pub struct VerificationView {
-    pub at: String,
+    pub at: When,
     /// `passed`, `failed`, or whatever headline field the verdict carries.
     pub headline: Option<String>,
+    /// The verdict's checks, each with what was observed.
+    pub checklist: Vec<CheckLine>,
+    /// The whole verdict, pretty-printed, for whoever needs more than the checklist.
     pub verdict: String,
 }
 
@@ -123,13 +135,13 @@ fn actions(list: &[Action]) -> Vec<ActionView> {
         .map(|(index, action)| ActionView {
             index,
             tool: action.tool.as_str(),
-            params: line(&canonical_json(&action.params)),
+            sentence: sentences::action(action.tool, &action.params),
         })
         .collect()
 }
 
 /// Builds the view of a record.
-pub fn build(record: &IncidentRecord) -> View {
+pub fn build(record: &IncidentRecord, now: Timestamp) -> View {
     let incident = &record.incident;
     let cited: Vec<&str> = record
         .diagnosis
@@ -146,8 +158,9 @@ pub fn build(record: &IncidentRecord) -> View {
         .verifications
         .iter()
         .map(|v| VerificationView {
-            at: v.at.to_string(),
+            at: when(v.at, now),
             headline: headline(&v.verdict),
+            checklist: sentences::checklist(&v.verdict),
             verdict: clean_block(
                 &serde_json::to_string_pretty(&v.verdict).unwrap_or_else(|_| v.verdict.to_string()),
                 MAX_VERDICT_CHARS,
@@ -161,6 +174,7 @@ pub fn build(record: &IncidentRecord) -> View {
         .map(|text| longest_run(text, '`'))
         .max()
         .unwrap_or(0);
+    let (ask, ask_commands) = super::ask::ask(record);
     View {
         id: line(&incident.id),
         title: line(&format!(
@@ -176,11 +190,17 @@ pub fn build(record: &IncidentRecord) -> View {
         target: line(&incident.target.to_string()),
         reason: line(&incident.signal.reason),
         message: incident.signal.message.as_deref().map(line),
-        opened_at: incident.opened_at.to_string(),
-        updated_at: record.updated_at.to_string(),
-        closed_at: record.closed_at.map(|t| t.to_string()),
+        opened_at: when(incident.opened_at, now),
+        updated_at: when(record.updated_at, now),
+        closed_at: record.closed_at.map(|t| when(t, now)),
+        ask,
+        ask_commands,
         paused: record.paused.as_ref().map(|p| line(&p.to_string())),
-        timeline: record.audit.iter().map(timeline_entry).collect(),
+        timeline: record
+            .audit
+            .iter()
+            .map(|row| timeline_entry(row, now))
+            .collect(),
         diagnosis: record.diagnosis.as_ref().map(|d| DiagnosisView {
             category: d.diagnosis.category.as_str(),
             contributing: d
@@ -193,10 +213,14 @@ pub fn build(record: &IncidentRecord) -> View {
             summary: clean_block(&d.diagnosis.summary, MAX_TEXT_CHARS * 4),
             diagnoser: line(&d.diagnosis.diagnoser),
             evidence: d.diagnosis.evidence.iter().map(|id| line(id)).collect(),
-            at: d.at.to_string(),
+            at: when(d.at, now),
         }),
         evidence,
-        plans: record.plans.iter().map(|p| plan_view(p, record)).collect(),
+        plans: record
+            .plans
+            .iter()
+            .map(|p| plan_view(p, record, now))
+            .collect(),
         actions: record
             .actions
             .iter()
@@ -204,10 +228,10 @@ pub fn build(record: &IncidentRecord) -> View {
                 short_hash: short(&a.plan_hash),
                 index: a.index,
                 tool: a.action.tool.as_str(),
-                params: line(&canonical_json(&a.action.params)),
+                sentence: sentences::action(a.action.tool, &a.action.params),
                 outcome: a.outcome.as_str(),
                 detail: line(&a.detail),
-                at: a.at.to_string(),
+                at: when(a.at, now),
             })
             .collect(),
         verifications,
@@ -215,7 +239,7 @@ pub fn build(record: &IncidentRecord) -> View {
     }
 }
 
-fn plan_view(stored: &PlanRecord, record: &IncidentRecord) -> PlanView {
+fn plan_view(stored: &PlanRecord, record: &IncidentRecord, now: Timestamp) -> PlanView {
     let plan: &Plan = &stored.plan;
     let decision = record
         .approvals
@@ -229,7 +253,7 @@ fn plan_view(stored: &PlanRecord, record: &IncidentRecord) -> PlanView {
                 Decision::Denied => "denied by",
                 Decision::Expired => "expired; last asked of",
             };
-            format!("{verb} {} at {}", line(&a.actor), a.at)
+            format!("{verb} {} at {}", line(&a.actor), exact(a.at))
         }
         // A plan that changes nothing needs no approval; it was never auto-approved.
         None if !plan.is_mutating() => match &plan.downgraded {
@@ -242,7 +266,7 @@ fn plan_view(stored: &PlanRecord, record: &IncidentRecord) -> PlanView {
     PlanView {
         hash: stored.hash.clone(),
         short_hash: short(&stored.hash),
-        at: stored.at.to_string(),
+        at: when(stored.at, now),
         risk: format!("{:?}", plan.risk).to_lowercase(),
         requires_approval: plan.requires_approval,
         approval,
@@ -254,15 +278,7 @@ fn plan_view(stored: &PlanRecord, record: &IncidentRecord) -> PlanView {
             .map(|d| actions(&d.proposed))
             .unwrap_or_default(),
         actions: actions(&plan.actions),
-        checks: plan
-            .verification
-            .iter()
-            .map(|c| {
-                let name = serde_json::to_value(c.check).ok();
-                let name = name.as_ref().and_then(Value::as_str).unwrap_or("check");
-                line(&format!("{name} {}", canonical_json(&c.params)))
-            })
-            .collect(),
+        checks: plan.verification.iter().map(sentences::check).collect(),
     }
 }
 
@@ -277,14 +293,14 @@ fn auto_approval(stored: &PlanRecord, record: &IncidentRecord) -> String {
             && row.detail.get("to").and_then(Value::as_str) == Some("approved")
     });
     match approved {
-        Some(row) => format!("auto-approved by {} at {}", line(&row.actor), row.at),
+        Some(row) => format!("auto-approved by {} at {}", line(&row.actor), exact(row.at)),
         None => "the playbook allows it without a human; not approved yet".to_owned(),
     }
 }
 
-fn timeline_entry(row: &AuditRow) -> TimelineEntry {
+fn timeline_entry(row: &AuditRow, now: Timestamp) -> TimelineEntry {
     TimelineEntry {
-        at: row.at.to_string(),
+        at: when(row.at, now),
         kind: line(&row.kind),
         actor: line(&row.actor),
         text: line(&describe(row)),

@@ -18,6 +18,7 @@ mod load;
 mod pause;
 mod records;
 mod replayed;
+mod search;
 
 use std::time::Duration;
 
@@ -39,6 +40,7 @@ pub use load::{
 };
 pub use pause::{Pause, Switched};
 pub use records::Decision;
+pub use search::{IncidentFilter, ListedIncident};
 
 use error::Context;
 
