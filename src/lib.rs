@@ -23,3 +23,4 @@ pub mod report;
 pub mod rules;
 pub mod sim;
 pub mod store;
+pub mod telemetry;
