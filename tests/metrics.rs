@@ -249,6 +249,28 @@ async fn an_incident_run_to_resolution_moves_the_counters() {
         ),
         1.0
     );
+    // The simulated cluster serves no events.k8s.io: the Event on the rolled-back Deployment
+    // is attempted in the background, fails harmlessly, and is counted.
+    let mut events = 0.0;
+    for _ in 0..250 {
+        let (_, now) = scrape(&w.metrics).await;
+        let total = |outcome| {
+            value(
+                &now,
+                "nightshift_kubernetes_events_total",
+                &[("outcome", outcome)],
+            )
+        };
+        events = total("ok") + total("failed");
+        if events > 0.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        events, 1.0,
+        "one Event attempted on the object acted on within 5 s"
+    );
     for histogram in [
         "nightshift_detection_latency_seconds",
         "nightshift_approval_latency_seconds",

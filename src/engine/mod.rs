@@ -40,6 +40,7 @@ use crate::k8s::execute::Executor;
 use crate::rules::RuleSet;
 use crate::store::{Store, StoreError};
 use crate::telemetry::Metrics;
+use crate::telemetry::events::EventRecorder;
 
 pub use intake::Intake;
 pub use limits::{LimitSettings, Limits};
@@ -163,12 +164,15 @@ struct Inner {
     node_actions: tokio::sync::Mutex<()>,
     /// Incidents waiting for a permit.
     waiting: Arc<AtomicUsize>,
+    /// Kubernetes Events on the objects acted on.
+    events: EventRecorder,
 }
 
 impl Engine {
     /// An engine over `parts`.
     pub fn new(parts: Parts) -> Engine {
         let (progress, _) = broadcast::channel(1024);
+        let events = EventRecorder::new(parts.executor.client().clone(), parts.metrics.clone());
         Engine {
             inner: Arc::new(Inner {
                 limits: Limits::new(&parts.settings.limits),
@@ -181,6 +185,7 @@ impl Engine {
                 held: Mutex::new(BTreeSet::new()),
                 node_actions: tokio::sync::Mutex::new(()),
                 waiting: Arc::new(AtomicUsize::new(0)),
+                events,
             }),
         }
     }

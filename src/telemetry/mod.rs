@@ -1,8 +1,9 @@
 //! Telemetry: the Prometheus metrics registry and its `GET /metrics` router ([`metrics`],
-//! [`router`]), and the log setup (`NIGHTSHIFT_LOG`, `NIGHTSHIFT_LOG_FORMAT`, [`logs`]). The
+//! [`router`]), Kubernetes Events on the objects nightshift acts on ([`events`]), and the log setup (`NIGHTSHIFT_LOG`, `NIGHTSHIFT_LOG_FORMAT`, [`logs`]). The
 //! engine feeds the metrics from the steps it reports ([`Metrics::observe`]); other edges (the
 //! webhook receiver, pagers, LLM providers) call the counters named after them.
 
+pub mod events;
 pub mod logs;
 pub mod metrics;
 mod observe;
