@@ -1,8 +1,8 @@
 //! `nightshift run`: the daemon. Connects to the store and the cluster, starts the watchers and
 //! the engine, hot-reloads rules when their contents change ([`watch_rules`]; a reload with
-//! errors keeps the previous good set and says so), serves `/healthz` (the process is up) and
-//! `/readyz` (every watcher has listed; not while draining), and shuts down on one cancellation
-//! token.
+//! errors keeps the previous good set and says so), serves `/healthz` (the process is up),
+//! `/readyz` (every watcher has listed; not while draining) and `/metrics` (Prometheus), and
+//! shuts down on one cancellation token.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -23,6 +23,7 @@ use crate::k8s::execute::Executor;
 use crate::k8s::watch;
 use crate::k8s::{collect, verify};
 use crate::rules::RulesHolder;
+use crate::telemetry::{self, Metrics};
 
 mod reload;
 
@@ -45,7 +46,7 @@ pub struct Daemon {
     pub gatherer: Arc<dyn Gatherer>,
     /// Verification against the cluster.
     pub verifier: Arc<dyn Verifier>,
-    /// Where to serve `/healthz` and `/readyz`, if anywhere.
+    /// Where to serve `/healthz`, `/readyz` and `/metrics`, if anywhere.
     pub listen: Option<SocketAddr>,
 }
 
@@ -125,6 +126,8 @@ impl Daemon {
             RulesHolder::load_from(settings.rules.as_deref(), settings.playbooks.as_deref())
                 .map_err(|errors| anyhow::anyhow!("rules do not load:\n{errors}"))?;
         let rules = Arc::new(Mutex::new(holder.current()));
+        let current = holder.current();
+        let metrics = Metrics::new(current.rules.iter().map(|r| r.rule.name.as_str()));
         let store = self.store.clone();
         let reloader = watch_rules(holder, rules.clone(), store, shutdown.clone(), None)?;
         let engine = Engine::new(Parts {
@@ -136,6 +139,7 @@ impl Daemon {
             verifier: self.verifier,
             settings: settings.engine.clone(),
             clock: crate::engine::system_clock(),
+            metrics: metrics.clone(),
         });
         on_start(&engine);
         let (sink, signals) = mpsc::channel(SIGNAL_QUEUE);
@@ -154,7 +158,7 @@ impl Daemon {
             draining: shutdown.clone(),
         };
         let http = match self.listen {
-            Some(addr) => Some(serve_health(addr, health, http_stop.clone()).await?),
+            Some(addr) => Some(serve_health(addr, health, metrics, http_stop.clone()).await?),
             None => None,
         };
         tracing::info!(store = %self.store.location(), "nightshift is watching");
@@ -215,6 +219,7 @@ async fn readyz(State(health): State<Health>) -> (StatusCode, String) {
 async fn serve_health(
     addr: SocketAddr,
     health: Health,
+    metrics: Metrics,
     shutdown: CancellationToken,
 ) -> Result<tokio::task::JoinHandle<()>> {
     let listener = tokio::net::TcpListener::bind(addr)
@@ -223,7 +228,8 @@ async fn serve_health(
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .with_state(health);
+        .with_state(health)
+        .merge(telemetry::router(metrics));
     Ok(tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })

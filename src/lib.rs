@@ -25,3 +25,4 @@ pub mod report;
 pub mod rules;
 pub mod sim;
 pub mod store;
+pub mod telemetry;

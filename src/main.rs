@@ -1,22 +1,17 @@
 //! The `nightshift` binary: parse arguments, start telemetry, run the command.
 #![forbid(unsafe_code)]
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
 use nightshift::cli::Cli;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("NIGHTSHIFT_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    if let Err(err) = nightshift::telemetry::logs::init() {
+        eprintln!("error: {err}");
+        return ExitCode::from(2);
+    }
     let cli = Cli::parse();
     match nightshift::commands::run_cli(cli).await {
         Ok(code) => code,

@@ -41,6 +41,11 @@ impl Drop for Daemon {
 
 /// Runs from the store's directory, not the repository: the built-in rules and playbooks serve.
 fn run(kubeconfig: &Path, store: &Path) -> Daemon {
+    run_with(kubeconfig, store, &[("NIGHTSHIFT_LOG", "info")])
+}
+
+/// `nightshift run` with `env` (and no `NIGHTSHIFT_LOG*` from the test's own environment).
+fn run_with(kubeconfig: &Path, store: &Path, env: &[(&str, &str)]) -> Daemon {
     let listen = free_addr();
     let child = Command::new(env!("CARGO_BIN_EXE_nightshift"))
         .current_dir(store.parent().expect("the store is in a directory"))
@@ -51,7 +56,9 @@ fn run(kubeconfig: &Path, store: &Path) -> Daemon {
         .arg(kubeconfig)
         .args(["--listen", &listen.to_string(), "--store"])
         .arg(format!("sqlite://{}", store.display()))
-        .env("NIGHTSHIFT_LOG", "info")
+        .env_remove("NIGHTSHIFT_LOG")
+        .env_remove("NIGHTSHIFT_LOG_FORMAT")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -115,7 +122,8 @@ async fn nightshift_run_watches_the_cluster_opens_an_incident_is_ready_and_exits
     let sim = sim_harness::start(cluster).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("nightshift.db");
-    let mut daemon = run(&sim.kubeconfig, &db);
+    // The default level, as JSON lines.
+    let mut daemon = run_with(&sim.kubeconfig, &db, &[("NIGHTSHIFT_LOG_FORMAT", "json")]);
     let health = until(daemon.listen, "/healthz", 200).await;
     assert_eq!(health.map(|h| h.0), Some(200), "/healthz answers");
     let ready = until(daemon.listen, "/readyz", 200).await;
@@ -140,10 +148,52 @@ async fn nightshift_run_watches_the_cluster_opens_an_incident_is_ready_and_exits
         .expect("the crash loop opened an incident");
     assert_eq!(incident.fingerprint, "crash-loop/payments/payments-api");
     store.close().await;
+    let opened = r#"nightshift_incidents_opened_total{rule="crash-loop"} 1"#;
+    let metrics = until_body(daemon.listen, "/metrics", opened).await;
+    assert!(
+        metrics.contains(opened),
+        "/metrics counts the incident:\n{metrics}"
+    );
     let status = terminate(&mut daemon).await;
     let log = stderr(&mut daemon).await;
     assert!(status.success(), "exit {status:?}:\n{log}");
-    assert!(log.contains("shutting down"), "{log}");
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let said = |text: &str| {
+        lines.iter().any(|l| {
+            l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(text))
+        })
+    };
+    assert!(
+        said("opened by rule crash-loop"),
+        "the opening at the default level:\n{log}"
+    );
+    assert!(said("shutting down"), "{log}");
+    let in_span = lines
+        .iter()
+        .find(|l| l["span"]["incident"] == incident.id.as_str());
+    let span = &in_span.unwrap_or_else(|| panic!("a line in the incident's span:\n{log}"))["span"];
+    assert_eq!(span["rule"], "crash-loop");
+    assert_eq!(span["target"], incident.target.to_string());
+}
+
+/// Polls `path` until its body contains `text` (10 s at most); the last body.
+async fn until_body(addr: SocketAddr, path: &str, text: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..200 {
+        if let Some((_, body)) = get(addr, path).await {
+            last = body;
+            if last.contains(text) {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    last
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

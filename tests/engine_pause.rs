@@ -56,6 +56,7 @@ fn engine_on(w: &World, client: kube::Client, policy: Policy, settings: EngineSe
         verifier: w.verdict.clone(),
         settings,
         clock: Arc::new(move || *clock.lock().expect("clock")),
+        metrics: w.metrics.clone(),
     })
 }
 

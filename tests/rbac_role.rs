@@ -2,12 +2,13 @@
 //! (`nightshift::k8s::access`): it fails when code declares a verb the roles lack, and when a
 //! role grants something no component declares. Mutations of namespaced objects are never bound
 //! cluster-wide: they live in a ClusterRole that only the RoleBindings `nightshift rbac` prints
-//! bind, per namespace. Each component's contract tests check that its calls match its
+//! bind, per namespace — the executor's actions and the Kubernetes Events recorded on what they
+//! changed (Events are what attackers forge). Each component's contract tests check that its calls match its
 //! declaration.
 
 use std::collections::BTreeSet;
 
-use nightshift::k8s::access::{EXECUTOR, union, users};
+use nightshift::k8s::access::{EVENTS, EXECUTOR, union, users};
 use nightshift::k8s::manifests::ACTIONS_ROLE;
 
 mod rbac;
@@ -75,7 +76,8 @@ fn no_namespaced_mutation_is_bound_cluster_wide() {
 }
 
 #[test]
-fn every_namespaced_mutation_the_executor_declares_is_in_the_per_namespace_role() {
+fn every_namespaced_mutation_the_executor_and_the_event_recorder_declare_is_in_the_per_namespace_role()
+ {
     let roles = rbac::Roles::load();
     assert!(
         !roles.is_bound_cluster_wide(ACTIONS_ROLE),
@@ -83,7 +85,7 @@ fn every_namespaced_mutation_the_executor_declares_is_in_the_per_namespace_role(
     );
     let per_namespace = roles.grants_of_role(ACTIONS_ROLE);
     let mut mutations = 0;
-    for a in EXECUTOR {
+    for a in EXECUTOR.iter().chain(EVENTS) {
         if is_namespaced_mutation(a.resource, a.verb) {
             mutations += 1;
             let grant = (a.group.to_owned(), a.resource.to_owned(), a.verb.to_owned());
@@ -93,7 +95,10 @@ fn every_namespaced_mutation_the_executor_declares_is_in_the_per_namespace_role(
             );
         }
     }
-    assert!(mutations >= 4, "the executor declares its mutations");
+    assert!(
+        mutations >= 6,
+        "the executor declares its mutations, the event recorder its create and patch"
+    );
     for (group, resource, verb) in per_namespace {
         assert!(
             is_namespaced_mutation(&resource, &verb),

@@ -17,6 +17,7 @@ use crate::domain::policy::nodes::NodeView;
 use crate::domain::policy::{recheck_before_execution, target_key};
 use crate::k8s::execute::{Mode, Outcome};
 use crate::store::{ActionOutcome, ActionRecord, IncidentRecord, Recorded};
+use crate::telemetry::events::ActionEvent;
 
 impl Engine {
     /// Runs an authorized plan: every action not yet recorded as a server-side dry run, then
@@ -287,11 +288,27 @@ impl Engine {
             .await?;
         let ok = outcome == ActionOutcome::Succeeded;
         self.report_action(id, authorized, index, ok, &detail);
+        self.record_event(incident, authorized, index, ok);
         Ok(if ok {
             Ok(())
         } else {
             Err(format!("action {index} failed: {detail}"))
         })
+    }
+
+    /// A Kubernetes Event on the object action `index` changed, in the background: recording
+    /// it never delays or fails the action.
+    fn record_event(&self, incident: &Incident, authorized: &Authorized, index: usize, ok: bool) {
+        let action = authorized.plan().actions[index].clone();
+        let what = ActionEvent {
+            incident: incident.id.clone(),
+            rule: incident.rule.clone(),
+            plan: authorized.hash().chars().take(12).collect(),
+            authorized_by: authorized.by().to_owned(),
+            ok,
+        };
+        let events = self.inner.events.clone();
+        tokio::spawn(async move { events.acted(&action, &what).await });
     }
 
     pub(super) fn report_action(

@@ -54,7 +54,8 @@ impl Engine {
                                 .await;
                             if moved.is_ok() {
                                 let engine = self.clone();
-                                self.spawn_incident(tasks, async move {
+                                let span = super::incident_span(&incident);
+                                self.spawn_incident(tasks, span, async move {
                                     if let Err(err) = engine.execute(&incident, authorized).await {
                                         tracing::error!(incident = %incident.id, error = %err, "execution stopped; it resumes on restart");
                                     }

@@ -149,6 +149,7 @@ impl Engine {
         }
         store.record_diagnosis(id, &diagnosis, now).await?;
         let plan_hash = store.record_plan(id, &plan, now).await?;
+        self.metrics().diagnosed(&incident.rule, diagnosis.category);
         self.emit(Progress::Decided {
             incident: id.clone(),
             diagnosis: Box::new(diagnosis),

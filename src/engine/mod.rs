@@ -17,6 +17,7 @@ pub mod progress;
 mod resume;
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -27,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, broadcast, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::domain::evidence::Evidence;
 use crate::domain::incident::{Incident, IncidentState};
@@ -38,6 +40,8 @@ use crate::domain::verdict::Verdict;
 use crate::k8s::execute::Executor;
 use crate::rules::RuleSet;
 use crate::store::{Store, StoreError};
+use crate::telemetry::Metrics;
+use crate::telemetry::events::EventRecorder;
 
 pub use intake::Intake;
 pub use investigate::Investigated;
@@ -132,6 +136,8 @@ pub struct Parts {
     /// The clock (the system clock in production; tests replay recorded incidents at their
     /// recorded time).
     pub clock: Clock,
+    /// Where the engine counts what it does (served on `/metrics`).
+    pub metrics: Metrics,
 }
 
 /// Where the engine reads the time.
@@ -159,12 +165,17 @@ struct Inner {
     held: Mutex<BTreeSet<String>>,
     /// Held by a plan with node actions from the read of the node pool to its last action.
     node_actions: tokio::sync::Mutex<()>,
+    /// Incidents waiting for a permit.
+    waiting: Arc<AtomicUsize>,
+    /// Kubernetes Events on the objects acted on.
+    events: EventRecorder,
 }
 
 impl Engine {
     /// An engine over `parts`.
     pub fn new(parts: Parts) -> Engine {
         let (progress, _) = broadcast::channel(1024);
+        let events = EventRecorder::new(parts.executor.client().clone(), parts.metrics.clone());
         Engine {
             inner: Arc::new(Inner {
                 limits: Limits::new(&parts.settings.limits),
@@ -176,6 +187,8 @@ impl Engine {
                 progress,
                 held: Mutex::new(BTreeSet::new()),
                 node_actions: tokio::sync::Mutex::new(()),
+                waiting: Arc::new(AtomicUsize::new(0)),
+                events,
             }),
         }
     }
@@ -206,10 +219,17 @@ impl Engine {
         (self.parts().clock)()
     }
 
+    fn metrics(&self) -> &Metrics {
+        &self.inner.parts.metrics
+    }
+
     fn emit(&self, progress: Progress) {
+        self.metrics().observe(&progress, self.now());
         // Messages, summaries and executor output are untrusted text: only at debug.
         tracing::info!(incident = %progress.incident(), step = progress.name(), "{}", progress.headline());
-        tracing::debug!(incident = %progress.incident(), step = ?progress, "incident step");
+        if let Some(detail) = progress.detail() {
+            tracing::debug!(incident = %progress.incident(), step = progress.name(), detail, "incident step");
+        }
         // No receiver is fine: nobody is narrating.
         let _ = self.inner.progress.send(progress);
     }
@@ -229,7 +249,10 @@ impl Engine {
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 signal = signals.recv() => match signal {
-                    Some(signal) => self.intake(signal, self.now(), &mut tasks).await,
+                    Some(signal) => {
+                        self.metrics().queue_depth("signals", signals.len());
+                        self.intake(signal, self.now(), &mut tasks).await;
+                    }
                     None => break,
                 },
                 _ = poll.tick() => {
@@ -263,10 +286,11 @@ impl Engine {
 
     /// Opens an incident for `signal` when a rule matches and the store admits it.
     pub async fn intake(&self, signal: Signal, now: Timestamp, tasks: &mut JoinSet<()>) {
+        self.metrics().signal_received(signal.source);
         match self.open(signal, now).await {
             Ok(Some(incident)) => {
                 let engine = self.clone();
-                self.spawn_incident(tasks, async move {
+                self.spawn_incident(tasks, incident_span(&incident), async move {
                     engine.drive(incident, IncidentState::Open).await;
                 });
             }
@@ -294,18 +318,30 @@ impl Engine {
 
     /// Runs one incident's work in `tasks` once a permit is free (at most
     /// `max_concurrent_incidents` at a time; the others wait, their state safe in the store).
+    /// Its log lines carry `span` (see [`incident_span`]).
     fn spawn_incident(
         &self,
         tasks: &mut JoinSet<()>,
+        span: tracing::Span,
         work: impl std::future::Future<Output = ()> + Send + 'static,
     ) {
         let permits = self.inner.permits.clone();
-        tasks.spawn(async move {
-            let Ok(_permit) = permits.acquire_owned().await else {
-                return;
-            };
-            work.await;
-        });
+        let waiting = self.inner.waiting.clone();
+        let metrics = self.metrics().clone();
+        let depth = waiting.fetch_add(1, Ordering::SeqCst) + 1;
+        metrics.queue_depth("incidents", depth);
+        tasks.spawn(
+            async move {
+                let permit = permits.acquire_owned().await;
+                let depth = waiting.fetch_sub(1, Ordering::SeqCst) - 1;
+                metrics.queue_depth("incidents", depth);
+                let Ok(_permit) = permit else {
+                    return;
+                };
+                work.await;
+            }
+            .instrument(span),
+        );
     }
 
     fn forget_seen(&self) {
@@ -328,12 +364,25 @@ impl Engine {
                 continue;
             };
             tracing::info!(incident = %summary.id, state = %summary.state, "resuming");
+            self.metrics()
+                .resumed(&summary.id, summary.state, self.now());
             let engine = self.clone();
             let state = summary.state;
-            self.spawn_incident(tasks, async move {
+            let span = incident_span(&record.incident);
+            self.spawn_incident(tasks, span, async move {
                 engine.drive(record.incident, state).await;
             });
         }
         Ok(())
     }
+}
+
+/// The span an incident's work runs in: its id, rule and target as fields.
+pub fn incident_span(incident: &Incident) -> tracing::Span {
+    tracing::info_span!(
+        "incident",
+        incident = %incident.id,
+        rule = %incident.rule,
+        target = %incident.target,
+    )
 }

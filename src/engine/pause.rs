@@ -55,7 +55,9 @@ impl Engine {
             if matches!(state, IncidentState::Approved | IncidentState::Executing) {
                 tracing::info!(incident = %id, "nightshift resumed: running the held plan");
                 let engine = self.clone();
-                tasks.spawn(async move { engine.drive(record.incident, state).await });
+                let span = super::incident_span(&record.incident);
+                let work = async move { engine.drive(record.incident, state).await };
+                tasks.spawn(tracing::Instrument::instrument(work, span));
             }
         }
         Ok(())

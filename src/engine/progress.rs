@@ -100,6 +100,21 @@ impl Progress {
         }
     }
 
+    /// The step's untrusted text — the signal's message, what could not be gathered, why it
+    /// moved, what the executor said — for debug logs only; `None` when it has none.
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            Progress::Opened { signal, .. } => signal.message.clone(),
+            Progress::Gathered { problems, .. } if !problems.is_empty() => {
+                Some(problems.join("; "))
+            }
+            Progress::Decided { diagnosis, .. } => Some(diagnosis.summary.clone()),
+            Progress::Moved { why, .. } => Some(why.clone()),
+            Progress::Acted { detail, .. } => Some(detail.clone()),
+            Progress::Gathered { .. } | Progress::Verified { .. } => None,
+        }
+    }
+
     /// The step in words made only of structured fields — rule, target, reason, category,
     /// plan hash, tools, state, outcome — never a message, summary, rationale or executor
     /// output: what the daemon logs at info, where untrusted text does not belong.

@@ -119,9 +119,18 @@ pub const WATCHERS: &[ApiAccess] = &[
     access("batch", "jobs", "get"),
 ];
 
+/// The event recorder (`telemetry::events`): a Kubernetes Event (events.k8s.io/v1) on every
+/// object the executor acts on, in that object's namespace; a repeat of the same Event within
+/// its series is a patch. Namespaced mutations: granted only by the per-namespace role.
+pub const EVENTS: &[ApiAccess] = &[
+    access("events.k8s.io", "events", "create"),
+    access("events.k8s.io", "events", "patch"),
+];
+
 /// Every component and its declaration.
 pub const COMPONENTS: &[(&str, &[ApiAccess])] = &[
     ("executor", EXECUTOR),
+    ("events", EVENTS),
     ("gatherer", GATHERER),
     ("verifier", VERIFIER),
     ("watchers", WATCHERS),

@@ -102,6 +102,11 @@ impl Executor {
         Self { client }
     }
 
+    /// The client it acts through (Kubernetes Events about its actions go through it too).
+    pub fn client(&self) -> &kube::Client {
+        &self.client
+    }
+
     /// Every node of the cluster, read right before a node action so node policy judges the
     /// pool as it is (see [`crate::k8s::nodes`]).
     pub async fn nodes(

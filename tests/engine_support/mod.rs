@@ -23,6 +23,7 @@ use nightshift::replay::{Case, run};
 use nightshift::rules::RuleSet;
 use nightshift::sim::SimCluster;
 use nightshift::store::{IncidentRecord, Store};
+use nightshift::telemetry::Metrics;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -73,6 +74,8 @@ pub struct World {
     pub client: kube::Client,
     pub rules: Arc<RuleSet>,
     pub verdict: Arc<ChosenVerdict>,
+    /// What every engine of this world counts into.
+    pub metrics: Metrics,
     /// Cancelled when the world is dropped (the simulated cluster stops serving).
     pub shutdown: CancellationToken,
     _sim: crate::sim_harness::Sim,
@@ -110,6 +113,7 @@ pub async fn world() -> World {
         clock: Arc::new(Mutex::new(case.file.now)),
         evidence: replayed.evidence,
         client: sim.client.clone(),
+        metrics: Metrics::new(rules.rules.iter().map(|r| r.rule.name.as_str())),
         rules: Arc::new(rules),
         verdict: Arc::new(ChosenVerdict(AtomicBool::new(true))),
         shutdown: sim.shutdown.clone(),
@@ -158,6 +162,7 @@ impl World {
                 let clock = self.clock.clone();
                 Arc::new(move || *clock.lock().expect("clock"))
             },
+            metrics: self.metrics.clone(),
         })
     }
 

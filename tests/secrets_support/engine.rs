@@ -106,6 +106,7 @@ pub async fn run_engine(
             ..EngineSettings::default()
         },
         clock: Arc::new(move || now),
+        metrics: nightshift::telemetry::Metrics::default(),
     });
     let mut tasks = JoinSet::new();
     engine.intake(signal, now, &mut tasks).await;
