@@ -94,6 +94,7 @@ async fn investigator_with(
         verifier: Arc::new(LiveVerifier(verify::Verifier::new(client.clone()))),
         settings: EngineSettings::default(),
         clock: clock.clone(),
+        metrics: nightshift::telemetry::Metrics::new(std::iter::empty::<&str>()),
     });
     let investigator = Investigator::new(engine, client, store.clone(), rules, clock);
     (investigator, store)

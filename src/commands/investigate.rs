@@ -41,6 +41,8 @@ pub(super) async fn investigate(
         verifier: Arc::new(LiveVerifier(verify::Verifier::new(client.clone()))),
         settings: settings.engine.clone(),
         clock: system_clock(),
+        // Nothing serves them: a one-shot investigation counts for no scrape.
+        metrics: crate::telemetry::Metrics::new(std::iter::empty::<&str>()),
     });
     let investigator = Investigator::new(engine, client, store.clone(), rules, system_clock());
     let answer = investigator.investigate(request).await?;
