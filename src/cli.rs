@@ -96,7 +96,8 @@ pub enum Command {
         /// ~/.kube/config; else the in-cluster service account).
         #[arg(long)]
         kubeconfig: Option<PathBuf>,
-        /// Serve /healthz and /readyz here.
+        /// Serve the HTTP front door here (/healthz, /readyz, the Alertmanager webhook);
+        /// overrides `http.listen`.
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
         /// The store.

@@ -7,6 +7,7 @@
 
 mod act;
 mod approvals;
+pub mod external;
 mod intake;
 mod lifecycle;
 pub mod limits;
@@ -156,12 +157,17 @@ struct Inner {
     held: Mutex<BTreeSet<String>>,
     /// Held by a plan with node actions from the read of the node pool to its last action.
     node_actions: tokio::sync::Mutex<()>,
+    /// Incidents opened from outside the signal queue (the webhook), for [`Engine::run`] to
+    /// drive; the receiver is taken by the first `run`.
+    adopt: mpsc::UnboundedSender<Incident>,
+    adopted: Mutex<Option<mpsc::UnboundedReceiver<Incident>>>,
 }
 
 impl Engine {
     /// An engine over `parts`.
     pub fn new(parts: Parts) -> Engine {
         let (progress, _) = broadcast::channel(1024);
+        let (adopt, adopted) = mpsc::unbounded_channel();
         Engine {
             inner: Arc::new(Inner {
                 limits: Limits::new(&parts.settings.limits),
@@ -173,6 +179,8 @@ impl Engine {
                 progress,
                 held: Mutex::new(BTreeSet::new()),
                 node_actions: tokio::sync::Mutex::new(()),
+                adopt,
+                adopted: Mutex::new(Some(adopted)),
             }),
         }
     }
@@ -199,7 +207,8 @@ impl Engine {
         rules.clone()
     }
 
-    fn now(&self) -> Timestamp {
+    /// The engine's clock (the system clock, or a test's).
+    pub fn now(&self) -> Timestamp {
         (self.parts().clock)()
     }
 
@@ -217,6 +226,12 @@ impl Engine {
     /// next recorded step; whatever is left resumes next start.
     pub async fn run(self, mut signals: mpsc::Receiver<Signal>, shutdown: CancellationToken) {
         let mut tasks = JoinSet::new();
+        let mut adopted = self
+            .inner
+            .adopted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         if let Err(err) = self.resume(&mut tasks).await {
             tracing::error!(error = %err, "could not resume unfinished incidents");
         }
@@ -229,6 +244,7 @@ impl Engine {
                     Some(signal) => self.intake(signal, self.now(), &mut tasks).await,
                     None => break,
                 },
+                Some(incident) = external::next(&mut adopted) => self.adopt(incident, &mut tasks),
                 _ = poll.tick() => {
                     self.inner.limits.forget_idle();
                     if let Err(err) = self.poll_approvals(self.now(), &mut tasks).await {
