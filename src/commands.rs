@@ -172,6 +172,9 @@ pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
             cases,
             iterations,
             detect,
+            webhook,
+            requests,
+            connections,
             pods,
             changes,
             rss_pods,
@@ -179,6 +182,13 @@ pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
         } => {
             let (rules_dir, playbooks_dir) = rule_dirs(&dirs, &settings);
             let rules = RuleSet::load(&rules_dir, &playbooks_dir)?;
+            if webhook {
+                print!(
+                    "{}",
+                    crate::bench::webhook::ingest(rules, requests, connections).await?
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
             if detect {
                 print!(
                     "{}",
