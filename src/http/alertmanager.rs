@@ -56,6 +56,23 @@ pub struct Receipt {
     pub ignored: Vec<Ignored>,
 }
 
+impl Receipt {
+    /// Notes what became of resolved alert `index`.
+    fn note(&mut self, index: usize, resolution: Resolution) {
+        match resolution {
+            Resolution::Unknown => self.ignored.push(Ignored {
+                alert: index,
+                reason: "resolved, but no incident knows this alert".into(),
+            }),
+            Resolution::Recorded(id) => self.resolved.push(id),
+            Resolution::Closed(id) => {
+                self.resolved.push(id.clone());
+                self.closed.push(id);
+            }
+        }
+    }
+}
+
 /// An alert not taken.
 #[derive(Debug, Serialize)]
 pub struct Ignored {
@@ -90,22 +107,12 @@ async fn receive(
             continue;
         }
         if alert.status == "resolved" {
-            match hooks
+            let resolution = hooks
                 .engine
                 .resolve_alert(&signal, &alert.fingerprint, now)
                 .await
-                .map_err(unavailable)?
-            {
-                Resolution::Unknown => receipt.ignored.push(Ignored {
-                    alert: index,
-                    reason: "resolved, but no incident knows this alert".into(),
-                }),
-                Resolution::Recorded(id) => receipt.resolved.push(id),
-                Resolution::Closed(id) => {
-                    receipt.resolved.push(id.clone());
-                    receipt.closed.push(id);
-                }
-            }
+                .map_err(unavailable)?;
+            receipt.note(index, resolution);
             continue;
         }
         match hooks
