@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts the throwaway services the integration tests need (PostgreSQL), idempotently, and
-# installs the headless browser the page screenshots need (Chromium).
+# installs the headless browser the page screenshots need (Chromium) and Alertmanager for
+# tests/alertmanager.rs (which starts its own).
 #
 #   eval "$(scripts/services.sh)"     # install if absent, start, print `export ...` lines
 #   scripts/services.sh stop          # stop the server (its data stays for the next start)
@@ -65,6 +66,23 @@ install_postgres() {
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql >&2
 }
 
+# Alertmanager (Debian's `prometheus-alertmanager`) for tests/alertmanager.rs, which starts its
+# own process on free loopback ports; installed here only when absent. Its packaged service is
+# not started.
+install_alertmanager() {
+    if command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null; then
+        return 0
+    fi
+    local sudo=()
+    if [[ $(id -u) -ne 0 ]]; then
+        command -v sudo >/dev/null || die "Alertmanager is not installed and this user is not root (no sudo either)"
+        sudo=(sudo)
+    fi
+    log "Alertmanager not found: installing prometheus-alertmanager from Debian packages"
+    "${sudo[@]}" apt-get update >&2
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus-alertmanager >&2
+}
+
 # Runs a command as the user that owns the cluster (PostgreSQL refuses to run as root).
 as_owner() {
     if [[ $(id -u) -eq 0 ]]; then
@@ -126,6 +144,7 @@ is_running() {
 
 start() {
     ensure_chromium
+    install_alertmanager
     if ! bindir="$(find_bindir)"; then
         install_postgres
         bindir="$(find_bindir)" || die "PostgreSQL was installed but no initdb/pg_ctl was found"

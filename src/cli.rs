@@ -100,7 +100,8 @@ pub enum Command {
         /// ~/.kube/config; else the in-cluster service account).
         #[arg(long)]
         kubeconfig: Option<PathBuf>,
-        /// Serve /healthz and /readyz here.
+        /// Serve the HTTP front door here (/healthz, /readyz, the Alertmanager webhook);
+        /// overrides `http.listen`.
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
         /// The store.
@@ -131,6 +132,18 @@ pub enum Command {
         /// incident persisted, through HTTP, the watchers, the rules and the store).
         #[arg(long)]
         detect: bool,
+        /// Measure Alertmanager webhook ingest on loopback instead (groups of 1 and 50
+        /// alerts; alerts/s and p50/p99 per request).
+        #[arg(long)]
+        webhook: bool,
+        /// With --webhook: requests per group size.
+        #[arg(long, default_value_t = 2000)]
+        requests: usize,
+        /// With --webhook: concurrent connections (above 1, SQLite's single writer answers
+        /// "database is locked" and the webhook 503s: concurrent requests do not share commits
+        /// yet).
+        #[arg(long, default_value_t = 1)]
+        connections: usize,
         /// With --detect: pods in the simulated cluster.
         #[arg(long, default_value_t = 5000)]
         pods: usize,

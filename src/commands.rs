@@ -183,6 +183,9 @@ pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
             cases,
             iterations,
             detect,
+            webhook,
+            requests,
+            connections,
             pods,
             changes,
             rss_pods,
@@ -190,6 +193,13 @@ pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
         } => {
             let (rules_dir, playbooks_dir) = rule_dirs(&dirs, &settings)?;
             let rules = RuleSet::load_from(rules_dir.as_deref(), playbooks_dir.as_deref())?;
+            if webhook {
+                print!(
+                    "{}",
+                    crate::bench::webhook::ingest(rules, requests, connections).await?
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
             if detect {
                 print!(
                     "{}",

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::policy::Policy;
 use crate::domain::scope::NamespaceScope;
 use crate::engine::EngineSettings;
+use crate::http::HttpSettings;
 
 /// nightshift's settings file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -28,6 +29,8 @@ pub struct Settings {
     pub watch: NamespaceScope,
     /// How the daemon moves incidents: polling, escalation hold, drain, rate limits.
     pub engine: EngineSettings,
+    /// The HTTP front door: listener, authentication, body limit.
+    pub http: HttpSettings,
 }
 
 impl Default for Settings {
@@ -39,6 +42,7 @@ impl Default for Settings {
             policy: Policy::default(),
             watch: NamespaceScope::default(),
             engine: EngineSettings::default(),
+            http: HttpSettings::default(),
         }
     }
 }
@@ -65,6 +69,7 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), String> {
+        self.http.validate()?;
         if self.engine.poll_millis < 10 {
             return Err(format!(
                 "engine.poll_millis: {} is too small (at least 10)",
@@ -146,5 +151,19 @@ mod tests {
         let unknown = check("policy: {nodes: {max_cordon: 1}}").expect_err("typo");
         assert!(unknown.contains("max_cordon"), "{unknown}");
         assert_eq!(check("engine: {paused: true}"), Ok(()));
+    }
+
+    #[test]
+    fn http_settings_name_the_key_that_is_wrong() {
+        assert_eq!(
+            check("http: {auth: none, listen: '127.0.0.1:8080'}"),
+            Ok(())
+        );
+        let header = check("http: {user_header: X-Forwarded-User}").expect_err("no proxies");
+        assert!(header.contains("trusted_proxies"), "{header}");
+        let size = check("http: {max_body_bytes: 10}").expect_err("tiny");
+        assert!(size.contains("http.max_body_bytes"), "{size}");
+        let unknown = check("http: {auth: maybe}").expect_err("unknown mode");
+        assert!(unknown.contains("maybe"), "{unknown}");
     }
 }

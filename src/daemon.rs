@@ -1,29 +1,28 @@
 //! `nightshift run`: the daemon. Connects to the store and the cluster, starts the watchers and
 //! the engine, hot-reloads rules when their contents change ([`watch_rules`]; a reload with
-//! errors keeps the previous good set and says so), serves `/healthz` (the process is up),
-//! `/readyz` (every watcher has listed; not while draining) and `/metrics` (Prometheus), and
-//! shuts down on one cancellation token.
+//! errors keeps the previous good set and says so), serves the HTTP front door
+//! ([`crate::http`]: probes and `/metrics` open; Alertmanager's webhook, the incident pages and
+//! investigations behind authentication) on `--listen` or `http.listen`, and shuts down on one
+//! cancellation token.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
-use axum::Router;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::get;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::engine::live::{LiveGatherer, LiveVerifier};
 use crate::engine::{Engine, Gatherer, Parts, Verifier};
+use crate::http::alertmanager::Webhooks;
+use crate::http::health::Health;
 use crate::k8s::execute::Executor;
 use crate::k8s::watch;
 use crate::k8s::{collect, verify};
 use crate::rules::RulesHolder;
-use crate::telemetry::{self, Metrics};
+use crate::telemetry::Metrics;
 
 mod reload;
 
@@ -46,7 +45,8 @@ pub struct Daemon {
     pub gatherer: Arc<dyn Gatherer>,
     /// Verification against the cluster.
     pub verifier: Arc<dyn Verifier>,
-    /// Where to serve `/healthz`, `/readyz` and `/metrics`, if anywhere.
+    /// Where to serve the HTTP front door (probes, `/metrics`, webhook, pages, investigations),
+    /// if anywhere; `http.listen` when unset.
     pub listen: Option<SocketAddr>,
 }
 
@@ -132,7 +132,7 @@ impl Daemon {
         let reloader = watch_rules(holder, rules.clone(), store, shutdown.clone(), None)?;
         let engine = Engine::new(Parts {
             store: self.store.clone(),
-            rules,
+            rules: rules.clone(),
             policy: settings.policy.clone(),
             executor: Executor::new(self.client.clone()),
             gatherer: self.gatherer,
@@ -142,6 +142,13 @@ impl Daemon {
             metrics: metrics.clone(),
         });
         on_start(&engine);
+        let investigator = crate::investigate::Investigator::new(
+            engine.clone(),
+            self.client.clone(),
+            self.store.clone(),
+            rules,
+            crate::engine::system_clock(),
+        );
         let (sink, signals) = mpsc::channel(SIGNAL_QUEUE);
         let synced = watch::Synced::default();
         let watchers = tokio::spawn(watch::run_reporting(
@@ -151,14 +158,24 @@ impl Daemon {
             shutdown.clone(),
             synced.clone(),
         ));
-        // The health endpoints outlive the drain, so readiness can say "draining".
+        // The HTTP server outlives the drain, so readiness can say "draining".
         let http_stop = CancellationToken::new();
         let health = Health {
             synced,
             draining: shutdown.clone(),
         };
-        let http = match self.listen {
-            Some(addr) => Some(serve_health(addr, health, metrics, http_stop.clone()).await?),
+        let http = match self.listen.or(settings.http.listen) {
+            Some(addr) => Some(
+                front_door(
+                    addr,
+                    &settings,
+                    health,
+                    &engine,
+                    &investigator,
+                    http_stop.clone(),
+                )
+                .await?,
+            ),
             None => None,
         };
         tracing::info!(store = %self.store.location(), "nightshift is watching");
@@ -186,56 +203,33 @@ impl Daemon {
     }
 }
 
-/// What `/readyz` reports on.
-#[derive(Clone)]
-struct Health {
-    synced: watch::Synced,
-    draining: CancellationToken,
-}
-
-/// Ready once every watcher has listed its resource, and until shutdown begins.
-async fn readyz(State(health): State<Health>) -> (StatusCode, String) {
-    if health.draining.is_cancelled() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "draining: shutting down\n".into(),
-        );
-    }
-    let pending = health.synced.pending();
-    if !health.synced.all() {
-        let what = if pending.is_empty() {
-            "the watchers have not started".to_owned()
-        } else {
-            format!("waiting for the first list of {}", pending.join(", "))
-        };
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready: {what}\n"),
-        );
-    }
-    (StatusCode::OK, "ok\n".into())
-}
-
-async fn serve_health(
+/// Starts the HTTP front door and says at start-up how callers authenticate.
+async fn front_door(
     addr: SocketAddr,
+    settings: &Settings,
     health: Health,
-    metrics: Metrics,
-    shutdown: CancellationToken,
+    engine: &Engine,
+    investigator: &crate::investigate::Investigator,
+    stop: CancellationToken,
 ) -> Result<tokio::task::JoinHandle<()>> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("listening on {addr}"))?;
-    let app = Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .with_state(health)
-        .merge(telemetry::router(metrics));
-    Ok(tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
-        if let Err(err) = served {
-            tracing::error!(error = %err, "health endpoint stopped");
-        }
-    }))
+    let auth = crate::http::Auth::load(&settings.http, |k| std::env::var(k).ok())
+        .map_err(|e| anyhow::anyhow!(e))?;
+    if !auth.required || !auth.has_credentials() {
+        tracing::warn!("{}", auth.describe());
+    } else {
+        tracing::info!("{}", auth.describe());
+    }
+    let app = crate::http::app(crate::http::Parts {
+        auth: Arc::new(auth),
+        max_body_bytes: settings.http.max_body_bytes,
+        health,
+        webhooks: Webhooks {
+            engine: engine.clone(),
+            watch: settings.watch.clone(),
+        },
+        investigator: Some(investigator.clone()),
+    });
+    let (bound, task) = crate::http::serve(addr, app, stop).await?;
+    tracing::info!(%bound, "HTTP front door listening");
+    Ok(task)
 }

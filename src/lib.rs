@@ -16,6 +16,7 @@ pub mod demo;
 pub mod diagnose;
 pub mod domain;
 pub mod engine;
+pub mod http;
 pub mod investigate;
 pub mod k8s;
 pub mod pages;

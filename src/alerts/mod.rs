@@ -84,17 +84,23 @@ impl Webhook {
     /// Parses and validates a payload.
     pub fn parse(bytes: &[u8]) -> Result<Webhook, WebhookError> {
         let hook: Webhook = serde_json::from_slice(bytes)?;
-        if hook.version != "4" {
-            return Err(WebhookError::Version(hook.version));
+        hook.validate()?;
+        Ok(hook)
+    }
+
+    /// Checks what the types cannot: the version and every alert's `alertname`.
+    pub fn validate(&self) -> Result<(), WebhookError> {
+        if self.version != "4" {
+            return Err(WebhookError::Version(self.version.clone()));
         }
-        if let Some(index) = hook
+        if let Some(index) = self
             .alerts
             .iter()
             .position(|a| !a.labels.contains_key("alertname"))
         {
             return Err(WebhookError::NoName(index));
         }
-        Ok(hook)
+        Ok(())
     }
 }
 

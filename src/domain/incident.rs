@@ -35,7 +35,7 @@ impl Severity {
 /// Where an incident is in its life.
 ///
 /// ```text
-/// open → diagnosed → awaiting-approval → approved | denied | expired
+/// open → diagnosed → awaiting-approval → approved | denied | expired | resolved (its alert resolved)
 ///                 ↘ approved (auto-approved by playbook)   ↘ escalated (notify-only plan)
 /// approved → executing → verifying → resolved | escalated
 /// executing → failed → escalated
@@ -135,7 +135,7 @@ impl IncidentState {
             (self, next),
             (Open, Diagnosed | Escalated)
                 | (Diagnosed, AwaitingApproval | Approved | Escalated)
-                | (AwaitingApproval, Approved | Denied | Expired)
+                | (AwaitingApproval, Approved | Denied | Expired | Resolved)
                 | (Approved, Executing)
                 | (Executing, Verifying | Failed)
                 | (Verifying, Resolved | Escalated)

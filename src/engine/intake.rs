@@ -80,17 +80,20 @@ impl Intake {
         }
         let existing = self.store.latest_by_fingerprint(&fingerprint).await?;
         let admission = admit(rule, existing.as_ref(), now);
-        self.remember(&fingerprint);
         if admission != Admission::Open {
+            self.remember(&fingerprint);
             tracing::debug!(%fingerprint, ?admission, "signal not opened");
             return Ok(None);
         }
+        // Remembered only once the outcome is committed: a signal whose write failed (the
+        // webhook answered 503) must be judged again when it is re-sent, not skipped as seen.
         let scope = signal.workload.as_ref().unwrap_or(&signal.target);
         if let Some(open) = self.store.open_on_scope(scope).await?
             && joins_open_sibling(rule.severity, open.severity, open.updated_at, now)
         {
             self.join(&open.id, &fingerprint, &rule.name, signal, now)
                 .await?;
+            self.remember(&fingerprint);
             return Ok(None);
         }
         let incident = Incident {
@@ -105,9 +108,15 @@ impl Intake {
             signal: signal.clone(),
         };
         match self.store.insert_incident(&incident).await {
-            Err(StoreError::AlreadyOpen { .. } | StoreError::DuplicateIncident(_)) => Ok(None),
+            Err(StoreError::AlreadyOpen { .. } | StoreError::DuplicateIncident(_)) => {
+                self.remember(&incident.fingerprint);
+                Ok(None)
+            }
             Err(err) => Err(err),
-            Ok(()) => Ok(Some(incident)),
+            Ok(()) => {
+                self.remember(&incident.fingerprint);
+                Ok(Some(incident))
+            }
         }
     }
 
@@ -121,12 +130,18 @@ impl Intake {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let key = (open.to_owned(), fingerprint.to_owned());
-        let first = self
+        let joined = |key| {
+            self.joined
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(key);
+        };
+        let known = self
             .joined
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(key);
-        if !first {
+            .contains(&key);
+        if known {
             return Ok(());
         }
         // Before a restart it may have been recorded already.
@@ -137,6 +152,7 @@ impl Intake {
             })
         });
         if recorded {
+            joined(key);
             return Ok(());
         }
         tracing::info!(incident = %open, %fingerprint, "signal joined the workload's open incident");
@@ -149,6 +165,8 @@ impl Intake {
         self.store
             .append_audit(Some(open), kinds::SIGNAL_JOINED, "nightshift", &detail, now)
             .await?;
+        // Only once committed: a failed write is tried again when the signal comes back.
+        joined(key);
         Ok(())
     }
 

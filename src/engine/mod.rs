@@ -7,6 +7,7 @@
 
 mod act;
 mod approvals;
+pub mod external;
 mod intake;
 mod investigate;
 mod lifecycle;
@@ -169,6 +170,10 @@ struct Inner {
     waiting: Arc<AtomicUsize>,
     /// Kubernetes Events on the objects acted on.
     events: EventRecorder,
+    /// Incidents opened from outside the signal queue (the webhook), for [`Engine::run`] to
+    /// drive; the receiver is taken by the first `run`.
+    adopt: mpsc::UnboundedSender<Incident>,
+    adopted: Mutex<Option<mpsc::UnboundedReceiver<Incident>>>,
 }
 
 impl Engine {
@@ -176,6 +181,7 @@ impl Engine {
     pub fn new(parts: Parts) -> Engine {
         let (progress, _) = broadcast::channel(1024);
         let events = EventRecorder::new(parts.executor.client().clone(), parts.metrics.clone());
+        let (adopt, adopted) = mpsc::unbounded_channel();
         Engine {
             inner: Arc::new(Inner {
                 limits: Limits::new(&parts.settings.limits),
@@ -189,6 +195,8 @@ impl Engine {
                 node_actions: tokio::sync::Mutex::new(()),
                 waiting: Arc::new(AtomicUsize::new(0)),
                 events,
+                adopt,
+                adopted: Mutex::new(Some(adopted)),
             }),
         }
     }
@@ -202,7 +210,8 @@ impl Engine {
         &self.inner.parts
     }
 
-    fn store(&self) -> &Store {
+    /// The store it records in.
+    pub fn store(&self) -> &Store {
         &self.inner.parts.store
     }
 
@@ -215,11 +224,13 @@ impl Engine {
         rules.clone()
     }
 
-    fn now(&self) -> Timestamp {
+    /// The engine's clock (the system clock, or a test's).
+    pub fn now(&self) -> Timestamp {
         (self.parts().clock)()
     }
 
-    fn metrics(&self) -> &Metrics {
+    /// Where it counts what it does (served on `/metrics`).
+    pub fn metrics(&self) -> &Metrics {
         &self.inner.parts.metrics
     }
 
@@ -240,6 +251,12 @@ impl Engine {
     /// next recorded step; whatever is left resumes next start.
     pub async fn run(self, mut signals: mpsc::Receiver<Signal>, shutdown: CancellationToken) {
         let mut tasks = JoinSet::new();
+        let mut adopted = self
+            .inner
+            .adopted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         if let Err(err) = self.resume(&mut tasks).await {
             tracing::error!(error = %err, "could not resume unfinished incidents");
         }
@@ -255,6 +272,7 @@ impl Engine {
                     }
                     None => break,
                 },
+                Some(incident) = external::next(&mut adopted) => self.adopt(incident, &mut tasks),
                 _ = poll.tick() => {
                     self.inner.limits.forget_idle();
                     if let Err(err) = self.poll_approvals(self.now(), &mut tasks).await {

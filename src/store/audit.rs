@@ -54,6 +54,8 @@ pub mod kinds {
     pub const EXECUTION_HELD: &str = "execution.held";
     /// The gatherer named the workload of an incident whose signal did not; it was kept.
     pub const WORKLOAD_RESOLVED: &str = "incident.workload_resolved";
+    /// Alertmanager said an alert of this incident resolved (detail: alertname, fingerprint).
+    pub const ALERT_RESOLVED: &str = "alert.resolved";
 }
 
 /// One audit row.
