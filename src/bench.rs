@@ -26,12 +26,7 @@ pub fn run(cases: &[Case], rules: &RuleSet, policy: &Policy, iterations: usize) 
     }
     let total = started.elapsed().as_secs_f64();
     samples.sort_by(f64::total_cmp);
-    let pct = |p: f64| {
-        samples
-            .get(((samples.len() as f64 - 1.0) * p).round() as usize)
-            .copied()
-            .unwrap_or(0.0)
-    };
+    let pct = |p: f64| percentile(&samples, p);
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -58,4 +53,12 @@ pub fn run(cases: &[Case], rules: &RuleSet, policy: &Policy, iterations: usize) 
         if pct(0.99) < 5.0 { "met" } else { "NOT met" }
     );
     out
+}
+
+/// The `p` quantile (0.0–1.0) of `sorted` samples, nearest rank; 0 for none.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted
+        .get(((sorted.len() as f64 - 1.0) * p).round() as usize)
+        .copied()
+        .unwrap_or(0.0)
 }

@@ -4,6 +4,7 @@
 //! the rules and the store. And, when asked, the resident memory of a real `nightshift run`
 //! process watching a cluster of that size. Figures, not assertions: this machine is shared.
 
+use crate::bench::percentile;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -151,12 +152,7 @@ async fn one_crash(
 
 fn table(pods: usize, samples: &mut [f64]) -> String {
     samples.sort_by(f64::total_cmp);
-    let pct = |p: f64| {
-        samples
-            .get(((samples.len() as f64 - 1.0) * p).round() as usize)
-            .copied()
-            .unwrap_or(0.0)
-    };
+    let pct = |p: f64| percentile(samples, p);
     let mut out = String::new();
     let _ = writeln!(
         out,

@@ -3,6 +3,7 @@
 //! re-sends (deduplicated). Each 200 waits for the store's commit. Reports alerts/s and the
 //! p50/p99 latency per request; figures, not timed assertions.
 
+use crate::bench::percentile;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -49,12 +50,7 @@ pub async fn ingest(rules: RuleSet, requests: usize, connections: usize) -> Resu
         stop.cancel();
         store.close().await;
         samples.sort_by(f64::total_cmp);
-        let pct = |p: f64| {
-            samples
-                .get(((samples.len() as f64 - 1.0) * p).round() as usize)
-                .copied()
-                .unwrap_or(0.0)
-        };
+        let pct = |p: f64| percentile(&samples, p);
         let _ = writeln!(
             out,
             "| {group} | {} | {:.0} | {:.2} ms | {:.2} ms |",

@@ -48,21 +48,9 @@ pub struct CaseSignal {
     pub investigate: Option<Investigate>,
 }
 
-/// `signal.investigate`: what a person asked nightshift to look at.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Investigate {
-    /// The object's kind, as kubectl accepts it (`Deployment`, `deploy`, `deployments`).
-    pub kind: String,
-    /// Its namespace (none for a Node).
-    #[serde(default)]
-    pub namespace: Option<String>,
-    /// Its name.
-    pub name: String,
-    /// The question, kept in the report.
-    #[serde(default)]
-    pub question: Option<String>,
-}
+/// `signal.investigate`: what a person asked nightshift to look at — the same request
+/// `nightshift investigate` and `POST /api/v1/investigations` take.
+pub use crate::investigate::Request as Investigate;
 
 impl CaseSignal {
     /// What is wrong with the signal's shape, if anything: it must be exactly one of an
