@@ -10,15 +10,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::admissionregistration::v1::{
     ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
 };
-use nightshift::domain::approval::{Approval, Decision};
 use nightshift::domain::catalog::Tool;
-use nightshift::domain::plan::{Action, Plan, Risk};
 use nightshift::domain::policy::Policy;
-use nightshift::k8s::execute::{Clearance, Executor, run_plan};
 use nightshift::k8s::manifests::{Identity, admission_policy};
 use nightshift::sim::SimCluster;
 use serde_json::{Value, json};
@@ -311,30 +307,7 @@ async fn run(tool: Tool, params: Value) -> sim_harness::Sim {
     let cluster = SimCluster::new();
     cluster.apply_yaml(OBJECTS).expect("objects load");
     let sim = sim_harness::start(cluster).await;
-    let plan = Plan {
-        actions: vec![Action { tool, params }],
-        requires_approval: true,
-        risk: Risk::Medium,
-        rationale: String::new(),
-        downgraded: None,
-        verification: vec![],
-    };
-    let now = Timestamp::now();
-    let approval = Approval {
-        plan_hash: plan.hash(),
-        decision: Decision::Approved,
-        actor: "admission-test".into(),
-        at: now,
-        expires_at: now + SignedDuration::from_mins(5),
-    };
-    let clearance = Clearance {
-        approval: Some(&approval),
-        auto: None,
-        namespace: Some("shop"),
-    };
-    run_plan(&Executor::new(sim.client.clone()), &plan, &clearance, now)
-        .await
-        .expect("executor ran the plan");
+    sim_harness::run_approved(&sim.client, tool, params, "shop", "admission-test").await;
     sim
 }
 

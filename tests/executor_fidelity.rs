@@ -4,11 +4,8 @@
 
 use std::path::PathBuf;
 
-use jiff::{SignedDuration, Timestamp};
-use nightshift::domain::approval::{Approval, Decision};
+use jiff::Timestamp;
 use nightshift::domain::catalog::Tool;
-use nightshift::domain::plan::{Action, Plan, Risk};
-use nightshift::k8s::execute::{Clearance, Executor, run_plan};
 use nightshift::sim::SimCluster;
 use serde_json::{Value, json};
 
@@ -139,31 +136,7 @@ async fn start(path: PathBuf) -> Sim {
 }
 
 async fn execute(sim: &Sim, tool: Tool, params: Value) {
-    let executor = Executor::new(sim.sim.client.clone());
-    let plan = Plan {
-        actions: vec![Action { tool, params }],
-        requires_approval: true,
-        risk: Risk::Medium,
-        rationale: String::new(),
-        downgraded: None,
-        verification: vec![],
-    };
-    let now = Timestamp::now();
-    let approval = Approval {
-        plan_hash: plan.hash(),
-        decision: Decision::Approved,
-        actor: "fidelity-test".into(),
-        at: now,
-        expires_at: now + SignedDuration::from_mins(5),
-    };
-    let clearance = Clearance {
-        approval: Some(&approval),
-        auto: None,
-        namespace: Some("shop"),
-    };
-    run_plan(&executor, &plan, &clearance, now)
-        .await
-        .expect("executor ran the plan");
+    sim_harness::run_approved(&sim.sim.client, tool, params, "shop", "fidelity-test").await;
 }
 
 /// The object without what legitimately differs between two clusters: bookkeeping, and the

@@ -49,3 +49,41 @@ pub async fn start(cluster: SimCluster) -> Sim {
         _dir: dir,
     }
 }
+
+/// Runs `tool` with `params` through the executor against `client`, under an approval of exactly
+/// that one-action plan (as `incidents approve` gives it), in `namespace`; panics if it fails.
+pub async fn run_approved(
+    client: &kube::Client,
+    tool: nightshift::domain::catalog::Tool,
+    params: serde_json::Value,
+    namespace: &str,
+    actor: &str,
+) {
+    use nightshift::domain::approval::{Approval, Decision};
+    use nightshift::domain::plan::{Action, Plan, Risk};
+    use nightshift::k8s::execute::{Clearance, Executor, run_plan};
+    let plan = Plan {
+        actions: vec![Action { tool, params }],
+        requires_approval: true,
+        risk: Risk::Medium,
+        rationale: String::new(),
+        downgraded: None,
+        verification: vec![],
+    };
+    let now = jiff::Timestamp::now();
+    let approval = Approval {
+        plan_hash: plan.hash(),
+        decision: Decision::Approved,
+        actor: actor.into(),
+        at: now,
+        expires_at: now + jiff::SignedDuration::from_mins(5),
+    };
+    let clearance = Clearance {
+        approval: Some(&approval),
+        auto: None,
+        namespace: Some(namespace),
+    };
+    run_plan(&Executor::new(client.clone()), &plan, &clearance, now)
+        .await
+        .expect("executor ran the plan");
+}
