@@ -252,12 +252,12 @@ fn decide(signal: &Signal, analysis: &Analysis) -> (Category, Vec<Category>, f64
             _ => return (Category::BadDeploy, Vec::new(), deploy),
         }
     }
-    match mechanism {
-        Some((c, s)) if SYMPTOMS.contains(&c) && cause_of_symptom(&scores).is_some() => {
-            let (cause, cause_score) = cause_of_symptom(&scores).unwrap_or((c, s));
+    let cause = cause_of_symptom(&scores);
+    match (mechanism, cause) {
+        (Some((c, s)), Some((cause, cause_score))) if SYMPTOMS.contains(&c) => {
             (cause, vec![c], cause_score.max(s))
         }
-        Some((c, s)) if s >= UNKNOWN_BELOW => {
+        (Some((c, s)), _) if s >= UNKNOWN_BELOW => {
             let contributing = scores
                 .iter()
                 .filter(|(other, score)| {
@@ -268,7 +268,7 @@ fn decide(signal: &Signal, analysis: &Analysis) -> (Category, Vec<Category>, f64
                 .map(|(other, _)| *other);
             (c, contributing.into_iter().collect(), s)
         }
-        other => (Category::Unknown, Vec::new(), other.map_or(0.0, |(_, s)| s)),
+        (other, _) => (Category::Unknown, Vec::new(), other.map_or(0.0, |(_, s)| s)),
     }
 }
 
