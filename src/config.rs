@@ -10,6 +10,7 @@ use crate::domain::policy::Policy;
 use crate::domain::scope::NamespaceScope;
 use crate::engine::EngineSettings;
 use crate::http::HttpSettings;
+use crate::k8s::collect::prometheus::PrometheusSettings;
 
 /// nightshift's settings file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -31,6 +32,8 @@ pub struct Settings {
     pub engine: EngineSettings,
     /// The HTTP front door: listener, authentication, body limit.
     pub http: HttpSettings,
+    /// Metrics as evidence: the Prometheus the playbooks' queries run against, or pod scrapes.
+    pub prometheus: PrometheusSettings,
 }
 
 impl Default for Settings {
@@ -43,6 +46,7 @@ impl Default for Settings {
             watch: NamespaceScope::default(),
             engine: EngineSettings::default(),
             http: HttpSettings::default(),
+            prometheus: PrometheusSettings::default(),
         }
     }
 }
@@ -70,6 +74,7 @@ impl Settings {
 
     fn validate(&self) -> Result<(), String> {
         self.http.validate()?;
+        self.prometheus.validate()?;
         if self.engine.poll_millis < 10 {
             return Err(format!(
                 "engine.poll_millis: {} is too small (at least 10)",
