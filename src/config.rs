@@ -171,4 +171,24 @@ mod tests {
         let unknown = check("http: {auth: maybe}").expect_err("unknown mode");
         assert!(unknown.contains("maybe"), "{unknown}");
     }
+
+    #[test]
+    fn prometheus_settings_name_the_key_that_is_wrong() {
+        assert_eq!(
+            check("prometheus: {url: 'http://prometheus.monitoring:9090', range_minutes: 30}"),
+            Ok(())
+        );
+        let url = check("prometheus: {url: 'prometheus:9090/x y'}").expect_err("not a URL");
+        assert!(url.contains("prometheus.url"), "{url}");
+        let scheme = check("prometheus: {url: 'ftp://prometheus'}").expect_err("ftp");
+        assert!(scheme.contains("http or https"), "{scheme}");
+        let timeout = check("prometheus: {timeout_seconds: 0}").expect_err("0");
+        assert!(timeout.contains("prometheus.timeout_seconds"), "{timeout}");
+        let step = check("prometheus: {range_minutes: 1440, step_seconds: 1}").expect_err("points");
+        assert!(step.contains("prometheus.step_seconds"), "{step}");
+        let bytes = check("prometheus: {max_bytes: 0}").expect_err("0");
+        assert!(bytes.contains("prometheus.max_bytes"), "{bytes}");
+        let unknown = check("prometheus: {urls: x}").expect_err("typo");
+        assert!(unknown.contains("urls"), "{unknown}");
+    }
 }

@@ -244,13 +244,20 @@ fn memory(id: &str, metric: &MetricFacts, pods: &[&PodFacts]) -> Option<Finding>
     if ratio < MEMORY_NEAR_LIMIT {
         return None;
     }
-    let weight = if ratio >= 1.0 { 0.6 } else { 0.5 };
+    let (weight, meaning) = if ratio >= 1.0 {
+        (0.6, "at the limit the kernel kills it")
+    } else {
+        (
+            0.5,
+            "memory pressure: the kernel kills it when it reaches the limit",
+        )
+    };
     Some(finding(
         Category::OomKilled,
         weight,
         id,
         format!(
-            "{} peaked at {} of its {} memory limit ({}, {})",
+            "{} peaked at {} of its {} memory limit ({}, {}): {meaning}",
             who(series),
             format_memory(peak as u64),
             format_memory(limit),
