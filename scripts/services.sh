@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts the throwaway services the integration tests need (PostgreSQL), idempotently, and
-# installs the headless browser the page screenshots need (Chromium) and Alertmanager for
-# tests/alertmanager.rs (which starts its own).
+# installs the headless browser the page screenshots need (Chromium), Alertmanager for
+# tests/alertmanager.rs and Prometheus for tests/prometheus.rs (each test starts its own).
 #
 #   eval "$(scripts/services.sh)"     # install if absent, start, print `export ...` lines
 #   scripts/services.sh stop          # stop the server (its data stays for the next start)
@@ -83,6 +83,23 @@ install_alertmanager() {
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus-alertmanager >&2
 }
 
+# Prometheus (Debian's `prometheus`) for tests/prometheus.rs, which starts its own process on a
+# free loopback port scraping a test endpoint; installed here only when absent. Its packaged
+# service is not started.
+install_prometheus() {
+    if command -v prometheus >/dev/null; then
+        return 0
+    fi
+    local sudo=()
+    if [[ $(id -u) -ne 0 ]]; then
+        command -v sudo >/dev/null || die "Prometheus is not installed and this user is not root (no sudo either)"
+        sudo=(sudo)
+    fi
+    log "Prometheus not found: installing prometheus from Debian packages"
+    "${sudo[@]}" apt-get update >&2
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >&2
+}
+
 # Runs a command as the user that owns the cluster (PostgreSQL refuses to run as root).
 as_owner() {
     if [[ $(id -u) -eq 0 ]]; then
@@ -145,6 +162,7 @@ is_running() {
 start() {
     ensure_chromium
     install_alertmanager
+    install_prometheus
     if ! bindir="$(find_bindir)"; then
         install_postgres
         bindir="$(find_bindir)" || die "PostgreSQL was installed but no initdb/pg_ctl was found"

@@ -10,6 +10,7 @@ use crate::domain::policy::Policy;
 use crate::domain::scope::NamespaceScope;
 use crate::engine::EngineSettings;
 use crate::http::HttpSettings;
+use crate::k8s::collect::prometheus::PrometheusSettings;
 
 /// nightshift's settings file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -31,6 +32,8 @@ pub struct Settings {
     pub engine: EngineSettings,
     /// The HTTP front door: listener, authentication, body limit.
     pub http: HttpSettings,
+    /// Metrics as evidence: the Prometheus the playbooks' queries run against, or pod scrapes.
+    pub prometheus: PrometheusSettings,
 }
 
 impl Default for Settings {
@@ -43,6 +46,7 @@ impl Default for Settings {
             watch: NamespaceScope::default(),
             engine: EngineSettings::default(),
             http: HttpSettings::default(),
+            prometheus: PrometheusSettings::default(),
         }
     }
 }
@@ -70,6 +74,7 @@ impl Settings {
 
     fn validate(&self) -> Result<(), String> {
         self.http.validate()?;
+        self.prometheus.validate()?;
         if self.engine.poll_millis < 10 {
             return Err(format!(
                 "engine.poll_millis: {} is too small (at least 10)",
@@ -165,5 +170,25 @@ mod tests {
         assert!(size.contains("http.max_body_bytes"), "{size}");
         let unknown = check("http: {auth: maybe}").expect_err("unknown mode");
         assert!(unknown.contains("maybe"), "{unknown}");
+    }
+
+    #[test]
+    fn prometheus_settings_name_the_key_that_is_wrong() {
+        assert_eq!(
+            check("prometheus: {url: 'http://prometheus.monitoring:9090', range_minutes: 30}"),
+            Ok(())
+        );
+        let url = check("prometheus: {url: 'prometheus:9090/x y'}").expect_err("not a URL");
+        assert!(url.contains("prometheus.url"), "{url}");
+        let scheme = check("prometheus: {url: 'ftp://prometheus'}").expect_err("ftp");
+        assert!(scheme.contains("http or https"), "{scheme}");
+        let timeout = check("prometheus: {timeout_seconds: 0}").expect_err("0");
+        assert!(timeout.contains("prometheus.timeout_seconds"), "{timeout}");
+        let step = check("prometheus: {range_minutes: 1440, step_seconds: 1}").expect_err("points");
+        assert!(step.contains("prometheus.step_seconds"), "{step}");
+        let bytes = check("prometheus: {max_bytes: 0}").expect_err("0");
+        assert!(bytes.contains("prometheus.max_bytes"), "{bytes}");
+        let unknown = check("prometheus: {urls: x}").expect_err("typo");
+        assert!(unknown.contains("urls"), "{unknown}");
     }
 }

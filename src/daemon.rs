@@ -102,7 +102,7 @@ impl Daemon {
         store: Store,
         listen: Option<SocketAddr>,
     ) -> Daemon {
-        let gatherer = LiveGatherer(collect::Gatherer::new(client.clone()));
+        let gatherer = LiveGatherer(collect::live_gatherer(client.clone(), &settings.prometheus));
         let verifier = LiveVerifier(verify::Verifier::new(client.clone()));
         Daemon {
             settings,

@@ -37,7 +37,10 @@ pub(super) async fn investigate(
         policy: settings.policy.clone(),
         // Never called: an investigation stops before execution.
         executor: Executor::new(client.clone()),
-        gatherer: Arc::new(LiveGatherer(collect::Gatherer::new(client.clone()))),
+        gatherer: Arc::new(LiveGatherer(collect::live_gatherer(
+            client.clone(),
+            &settings.prometheus,
+        ))),
         verifier: Arc::new(LiveVerifier(verify::Verifier::new(client.clone()))),
         settings: settings.engine.clone(),
         clock: system_clock(),

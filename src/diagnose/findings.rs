@@ -564,38 +564,10 @@ pub fn from_alerts(evidence: &Evidence) -> Vec<Finding> {
     out
 }
 
-/// Findings from metrics: memory close to its limit.
+/// Findings from metrics ([`crate::diagnose::metrics`]): memory against the limit, throttling, error
+/// rate and latency, connection pools.
 pub fn from_metrics(evidence: &Evidence) -> Vec<Finding> {
-    let limits: Vec<u64> = evidence
-        .pods()
-        .flat_map(|(_, p)| p.containers.iter().filter_map(|c| c.memory_limit))
-        .collect();
-    let mut out = Vec::new();
-    for (id, metric) in evidence.metrics() {
-        if !metric.query.contains("memory") {
-            continue;
-        }
-        for series in &metric.series {
-            if limits
-                .iter()
-                .any(|l| *l > 0 && series.max >= *l as f64 * 0.9)
-            {
-                out.push(finding(
-                    Category::OomKilled,
-                    0.5,
-                    id,
-                    format!(
-                        "{} peaked at {} of a {} limit",
-                        metric.query,
-                        format_memory(series.max as u64),
-                        format_memory(limits.iter().copied().max().unwrap_or(0))
-                    ),
-                ));
-                break;
-            }
-        }
-    }
-    out
+    crate::diagnose::metrics::findings(evidence)
 }
 
 /// Findings from a playbook's own heuristics, over log lines and event messages.

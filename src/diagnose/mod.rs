@@ -5,6 +5,7 @@
 
 pub mod endpoint;
 pub mod findings;
+pub mod metrics;
 pub mod patterns;
 pub mod reduce;
 pub mod rollout;
@@ -230,6 +231,8 @@ fn decide(signal: &Signal, analysis: &Analysis) -> (Category, Vec<Category>, f64
         );
     }
     let deploy = analysis.rollout.as_ref().map_or(0.0, |(_, r)| r.score);
+    // Error rate or latency that jumped when the newest revision rolled out blames it too.
+    let deploy = deploy.max(metrics::regression_score(&analysis.findings));
     let mechanism = best(&scores, &[Category::BadDeploy, Category::Unknown]);
     if deploy >= 0.6 {
         match mechanism {

@@ -511,6 +511,19 @@ pub struct MetricSeries {
     pub latest: f64,
     /// The highest value in the window.
     pub max: f64,
+    /// Its samples, oldest first, evenly thinned to a bounded count (a range query's shape over
+    /// time: what it was before a rollout and after). One point for an instant query or a scrape.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub points: Vec<MetricPoint>,
+}
+
+/// One sample of a series.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MetricPoint {
+    /// When it was taken.
+    pub at: Timestamp,
+    /// Its value.
+    pub value: f64,
 }
 
 /// A Prometheus query result.

@@ -92,6 +92,10 @@ pub struct MetricQuery {
     pub name: String,
     /// The PromQL.
     pub query: String,
+    /// Run as a range query over `prometheus.range_minutes` (the series' shape over time: what
+    /// it was before the newest rollout and after), not at one instant.
+    #[serde(default)]
+    pub range: bool,
 }
 
 /// A pattern that, when found in the logs or events, adds weight to a category.

@@ -1,6 +1,8 @@
 //! Reading a fixture case directory (DESIGN.md): `case.yaml`, `objects.yaml`, `logs/`,
-//! `alert.json`, `metrics/*.json`. Missing optional files are normal; malformed ones are errors
-//! that name the file and position.
+//! `alert.json`, `metrics/*.json` (Prometheus HTTP API responses, named by query) and
+//! `metrics/*.prom` (a pod's own scrape in the text exposition format, named by pod). Both metric
+//! forms go through the parsers the live gatherer uses ([`crate::k8s::collect::series`]).
+//! Missing optional files are normal; malformed ones are errors that name the file and position.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,8 +13,9 @@ use serde_json::Value;
 
 use crate::alerts::Webhook;
 use crate::domain::catalog::Tool;
-use crate::domain::evidence::{MetricFacts, MetricSeries};
+use crate::domain::evidence::MetricFacts;
 use crate::domain::taxonomy::Category;
+use crate::k8s::collect::series::{self, SeriesBounds};
 use crate::k8s::gather::LogSet;
 use crate::k8s::objects::ObjectSet;
 
@@ -113,8 +116,8 @@ pub struct Case {
     pub logs: LogSet,
     /// `alert.json`, when the signal is an alert.
     pub alert: Option<Webhook>,
-    /// `metrics/*.json`.
-    pub metrics: Vec<MetricFacts>,
+    /// `metrics/*.json` and `metrics/*.prom`, with the evidence id each becomes.
+    pub metrics: Vec<(String, MetricFacts)>,
 }
 
 /// A case that cannot be read.
@@ -168,6 +171,7 @@ impl Case {
             }
             None => None,
         };
+        let metrics = load_metrics(&dir.join("metrics"), &file_namespace(&file), file.now)?;
         Ok(Case {
             name: dir.file_name().map_or_else(
                 || dir.display().to_string(),
@@ -178,7 +182,7 @@ impl Case {
             objects,
             logs: load_logs(&dir.join("logs"))?,
             alert,
-            metrics: load_metrics(&dir.join("metrics"))?,
+            metrics,
         })
     }
 }
@@ -217,67 +221,66 @@ fn load_logs(dir: &Path) -> Result<LogSet, CaseError> {
     Ok(logs)
 }
 
-/// `metrics/<query>.json`: Prometheus HTTP API responses (vector or matrix).
-fn load_metrics(dir: &Path) -> Result<Vec<MetricFacts>, CaseError> {
+/// The namespace a scrape's series are labelled with: the signal's.
+fn file_namespace(file: &CaseFile) -> String {
+    let signal = &file.signal;
+    signal
+        .namespace
+        .clone()
+        .or_else(|| {
+            signal
+                .investigate
+                .as_ref()
+                .and_then(|i| i.namespace.clone())
+        })
+        .unwrap_or_default()
+}
+
+/// `metrics/<query>.json` (Prometheus HTTP API responses, vector or matrix) and
+/// `metrics/<pod>.prom` (the pod's own scrape, read at the replay clock), with their evidence
+/// ids: `metric/<query>` and `metric/<pod>/<family>`.
+fn load_metrics(
+    dir: &Path,
+    namespace: &str,
+    now: jiff::Timestamp,
+) -> Result<Vec<(String, MetricFacts)>, CaseError> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(out);
     };
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
+    let mut paths: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
     paths.sort();
     for path in paths {
-        let text = read(&path)?;
-        let value: Value =
-            serde_json::from_str(&text).map_err(|e| fail(&path, format!("not JSON: {e}")))?;
-        let query = path
+        let stem = path
             .file_stem()
             .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
-        out.push(metric_facts(&query, &value).map_err(|m| fail(&path, m))?);
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("json") => {
+                let text = read(&path)?;
+                let value: Value = serde_json::from_str(&text)
+                    .map_err(|e| fail(&path, format!("not JSON: {e}")))?;
+                let facts = metric_facts(&stem, &value).map_err(|m| fail(&path, m))?;
+                out.push((format!("metric/{stem}"), facts));
+            }
+            Some("prom") => {
+                let text = read(&path)?;
+                let target = BTreeMap::from([
+                    ("namespace".to_owned(), namespace.to_owned()),
+                    ("pod".to_owned(), stem.clone()),
+                ]);
+                let families = series::from_scrape(&text, &target, now, SeriesBounds::default())
+                    .map_err(|m| fail(&path, m))?;
+                for facts in families {
+                    out.push((format!("metric/{stem}/{}", facts.query), facts));
+                }
+            }
+            _ => {}
+        }
     }
     Ok(out)
 }
 
-/// A Prometheus API response as facts.
+/// A Prometheus API response as facts (the live gatherer's parser, default bounds).
 pub fn metric_facts(query: &str, response: &Value) -> Result<MetricFacts, String> {
-    if response.get("status").and_then(Value::as_str) != Some("success") {
-        return Err("Prometheus response status is not \"success\"".into());
-    }
-    let results = response
-        .pointer("/data/result")
-        .and_then(Value::as_array)
-        .ok_or("no data.result array")?;
-    let number = |v: &Value| {
-        v.get(1)
-            .and_then(Value::as_str)
-            .and_then(|s| s.parse::<f64>().ok())
-            .filter(|f| f.is_finite())
-    };
-    let series = results
-        .iter()
-        .map(|r| {
-            let labels: BTreeMap<String, String> = r
-                .get("metric")
-                .and_then(|m| serde_json::from_value(m.clone()).ok())
-                .unwrap_or_default();
-            let values: Vec<f64> = match (r.get("value"), r.get("values").and_then(Value::as_array))
-            {
-                (Some(v), _) => number(v).into_iter().collect(),
-                (None, Some(vs)) => vs.iter().filter_map(number).collect(),
-                _ => Vec::new(),
-            };
-            MetricSeries {
-                labels,
-                latest: values.last().copied().unwrap_or(0.0),
-                max: values.iter().copied().fold(0.0, f64::max),
-            }
-        })
-        .collect();
-    Ok(MetricFacts {
-        query: query.to_owned(),
-        series,
-    })
+    series::from_api_response(query, response, SeriesBounds::default())
 }

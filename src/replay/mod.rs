@@ -253,11 +253,8 @@ pub fn run(case: &Case, rules: &RuleSet, policy: &Policy) -> Outcome {
                 evidence.push(alert.evidence_id(), Facts::Alert(alert.facts()));
             }
         }
-        for metric in &case.metrics {
-            evidence.push(
-                format!("metric/{}", metric.query),
-                Facts::Metric(metric.clone()),
-            );
+        for (id, metric) in &case.metrics {
+            evidence.push(id.clone(), Facts::Metric(metric.clone()));
         }
         let (diagnosis, plan) = decide(signal, playbook, &evidence, policy, &[], now);
         Replayed {

@@ -332,6 +332,7 @@ fn metric_facts(metric: &mut MetricFacts) {
             labels,
             latest: _,
             max: _,
+            points: _,
         } = s;
         map(labels);
     }

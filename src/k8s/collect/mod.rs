@@ -9,20 +9,28 @@
 //! quotas and limit ranges; lists carry a `limit`, logs `tailLines` and `limitBytes`. Secrets
 //! are never requested. Gathering is bounded by one overall timeout; a failed or timed-out
 //! request degrades the evidence and is reported in [`Gathered::errors`], never aborts.
+//!
+//! With a [`MetricsClient`] ([`Gatherer::with_metrics`]) the playbook's PromQL queries run
+//! against Prometheus, or the target's annotated pods are scraped ([`metrics`]); their failures
+//! are reported the same way.
 
 mod fetch;
 mod logs;
+pub mod metrics;
 mod plan;
+pub mod prometheus;
+pub mod series;
 
 use std::time::Duration;
 
-use crate::domain::evidence::Evidence;
+use crate::domain::evidence::{Evidence, Facts};
 use crate::domain::playbook::EvidenceSpec;
 use crate::domain::signal::ObjectRef;
 use crate::k8s::gather::{LogSet, gather};
 use crate::k8s::objects::ObjectSet;
 
 use fetch::Fetch;
+use prometheus::{MetricsClient, MetricsError};
 
 /// Bounds on live gathering, on top of the playbook's [`EvidenceSpec`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +85,9 @@ pub enum GatherError {
         /// How long it was given.
         after: Duration,
     },
+    /// A Prometheus query or a pod scrape failed.
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
     /// The whole gathering ran out of time; later steps were skipped.
     #[error("gathering stopped after {after:?} while reading {stage}; later evidence is missing")]
     Timeout {
@@ -97,6 +108,7 @@ impl GatherError {
                 _ => "transport",
             },
             GatherError::RequestTimeout { .. } => "request_timeout",
+            GatherError::Metrics(_) => "metrics",
             GatherError::Timeout { .. } => "timeout",
         }
     }
@@ -140,6 +152,7 @@ impl Gathered {
 pub struct Gatherer {
     client: kube::Client,
     limits: GatherLimits,
+    metrics: Option<MetricsClient>,
 }
 
 impl Gatherer {
@@ -150,7 +163,17 @@ impl Gatherer {
 
     /// A gatherer with the given limits.
     pub fn with_limits(client: kube::Client, limits: GatherLimits) -> Self {
-        Self { client, limits }
+        Self {
+            client,
+            limits,
+            metrics: None,
+        }
+    }
+
+    /// Also gathers metrics: the playbook's queries against Prometheus, or pod scrapes.
+    pub fn with_metrics(mut self, metrics: MetricsClient) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Gathers the evidence about `target` (owned by `workload`, when known), bounded by the
@@ -163,17 +186,40 @@ impl Gatherer {
         spec: &EvidenceSpec,
     ) -> Gathered {
         let fetched = self.fetch(target, workload, spec).await;
-        let evidence = gather(
+        let mut evidence = gather(
             &fetched.objects,
             target,
             fetched.workload.as_ref(),
             spec,
             &fetched.logs,
         );
+        let mut errors = fetched.errors;
+        if let Some(client) = &self.metrics {
+            let gathering = metrics::gather(
+                client,
+                &fetched.objects,
+                &evidence,
+                fetched.workload.as_ref(),
+                spec,
+                jiff::Timestamp::now(),
+            );
+            match tokio::time::timeout(self.limits.timeout, gathering).await {
+                Ok(gathered) => {
+                    for (id, facts) in gathered.items {
+                        evidence.push(id, Facts::Metric(facts));
+                    }
+                    errors.extend(gathered.errors.into_iter().map(GatherError::Metrics));
+                }
+                Err(_) => errors.push(GatherError::Timeout {
+                    after: self.limits.timeout,
+                    stage: "metrics",
+                }),
+            }
+        }
         Gathered {
             evidence,
             workload: fetched.workload,
-            errors: fetched.errors,
+            errors,
         }
     }
 
@@ -195,5 +241,18 @@ impl Gatherer {
             fetch.expire();
         }
         fetch.finish()
+    }
+}
+
+/// The live gatherer for `settings`: with metrics (Prometheus queries or pod scrapes) unless the
+/// HTTP client cannot be built, which is logged and leaves metrics out.
+pub fn live_gatherer(client: kube::Client, settings: &prometheus::PrometheusSettings) -> Gatherer {
+    let gatherer = Gatherer::new(client);
+    match MetricsClient::new(settings.clone()) {
+        Ok(metrics) => gatherer.with_metrics(metrics),
+        Err(error) => {
+            tracing::error!(%error, "metrics are not gathered");
+            gatherer
+        }
     }
 }
