@@ -364,12 +364,73 @@ async fn pods_of_a_statefulset_are_listed_by_the_labels_its_pods_share() {
     );
 }
 
+async fn contract_a_pending_pod_is_gathered_with_the_nodes_it_might_go_to() {
+    let mut bound = obj::bare_pod();
+    bound["spec"]["containers"][0]["resources"] = json!({"requests": {"cpu": "3"}});
+    let calls = vec![
+        get(
+            format!("{SHOP}/pods/trainer-0"),
+            Reply::Json(obj::gpu_pending_pod()),
+        ),
+        get(
+            "/api/v1/nodes?&limit=100",
+            Reply::Json(list(
+                "NodeList",
+                vec![obj::worker("worker-1"), obj::worker("worker-2")],
+            )),
+        ),
+        get(
+            "/api/v1/pods?&fieldSelector=spec.nodeName%21%3D%2Cstatus.phase%21%3DSucceeded%2Cstatus.phase%21%3DFailed&limit=1000",
+            Reply::Json(list("PodList", vec![bound])),
+        ),
+        get(
+            events_uri(Some("shop"), "Pod", "trainer-0"),
+            empty("EventList"),
+        ),
+    ];
+    let mut calls = calls;
+    calls.extend(namespace_limits(
+        empty("ResourceQuotaList"),
+        empty("LimitRangeList"),
+    ));
+    calls.extend(controls(None, empty("PodDisruptionBudgetList")));
+    let target = ObjectRef::namespaced("Pod", "shop", "trainer-0");
+    let gathered = gather_with(
+        &SEEN,
+        GatherLimits::default(),
+        target,
+        None,
+        EvidenceSpec::default(),
+        calls,
+    )
+    .await;
+    assert_eq!(
+        ids(&gathered),
+        vec!["pod/shop/trainer-0", "node/worker-1", "node/worker-2"]
+    );
+    let nodes: Vec<_> = gathered.evidence.nodes().map(|(_, n)| n).collect();
+    assert!(nodes.iter().all(|n| n.candidate));
+    assert_eq!(
+        nodes[0].requested.get("cpu"),
+        Some(&3000),
+        "cache-0 runs on worker-1"
+    );
+    assert_eq!(nodes[1].pods_counted, 0);
+    assert!(gathered.errors.is_empty(), "{:?}", gathered.errors);
+}
+
+#[tokio::test]
+async fn a_pending_pod_is_gathered_with_the_nodes_it_might_go_to() {
+    contract_a_pending_pod_is_gathered_with_the_nodes_it_might_go_to().await;
+}
+
 #[tokio::test]
 async fn every_call_the_gatherer_makes_is_declared_and_every_declared_access_is_exercised() {
     // Run the contracts here too, so this test does not depend on test order.
     contract_a_crash_looping_pod_is_gathered_with_its_owners_siblings_events_and_logs().await;
     contract_a_failed_job_of_a_cronjob_is_gathered_with_the_cronjobs_recent_runs().await;
     contract_a_node_is_gathered_with_the_pods_on_it_across_namespaces().await;
+    contract_a_pending_pod_is_gathered_with_the_nodes_it_might_go_to().await;
     let seen = SEEN.lock().expect("lock").clone();
     rbac::assert_declared("gatherer", &seen, GATHERER);
     rbac::assert_exercised("gatherer", &seen, GATHERER);

@@ -65,6 +65,9 @@ pub const GATHERER: &[ApiAccess] = &[
     access("", "events", "list"),
     // The node a pod runs on (or the target node).
     access("", "nodes", "get"),
+    // For a pod waiting for a node: the nodes it might go to (bounded); the pods bound to
+    // nodes are listed with `pods list`, by fieldSelector, bounded.
+    access("", "nodes", "list"),
     // Claims and ConfigMaps the pod references, by name.
     access("", "persistentvolumeclaims", "get"),
     access("", "configmaps", "get"),

@@ -19,6 +19,7 @@ use crate::domain::evidence::{
 };
 use crate::domain::quantity::{parse_cpu, parse_memory};
 use crate::domain::redact;
+use crate::domain::scheduling::{NodeRequirement, Toleration, amount};
 use crate::domain::signal::ObjectRef;
 
 /// The controlling owner reference, if any.
@@ -297,6 +298,114 @@ pub fn pod(pod: &Pod, workload: Option<ObjectRef>) -> PodFacts {
             .map(|(k, v)| format!("{k}={v}"))
             .collect(),
         labels: meta.labels.clone().unwrap_or_default(),
+        requests: pod_requests(&spec),
+        tolerations: tolerations(&spec),
+        node_affinity: required_node_affinity(&spec),
+    }
+}
+
+/// One container's requests (its limits where it requests nothing, as the apiserver defaults
+/// them), normalised by [`amount`].
+fn container_requests(c: &Container) -> BTreeMap<String, u64> {
+    let resources = c.resources.clone().unwrap_or_default();
+    let mut out: BTreeMap<String, u64> = BTreeMap::new();
+    for (source, overwrite) in [(resources.limits, false), (resources.requests, true)] {
+        for (name, q) in source.unwrap_or_default() {
+            if let Some(v) = amount(&name, &q.0)
+                && (overwrite || !out.contains_key(&name))
+            {
+                out.insert(name, v);
+            }
+        }
+    }
+    out
+}
+
+/// What the scheduler reserves for a pod: the app containers' requests summed, each resource
+/// at least the largest init container's, plus the pod overhead.
+pub fn pod_requests(spec: &PodSpec) -> BTreeMap<String, u64> {
+    let mut total: BTreeMap<String, u64> = BTreeMap::new();
+    for c in &spec.containers {
+        for (name, v) in container_requests(c) {
+            *total.entry(name).or_default() += v;
+        }
+    }
+    for c in spec.init_containers.as_deref().unwrap_or_default() {
+        for (name, v) in container_requests(c) {
+            let entry = total.entry(name).or_default();
+            *entry = (*entry).max(v);
+        }
+    }
+    for (name, q) in spec.overhead.clone().unwrap_or_default() {
+        if let Some(v) = amount(&name, &q.0) {
+            *total.entry(name).or_default() += v;
+        }
+    }
+    total
+}
+
+fn tolerations(spec: &PodSpec) -> Vec<Toleration> {
+    spec.tolerations
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(|t| Toleration {
+            key: t.key.clone().unwrap_or_default(),
+            operator: t.operator.clone().unwrap_or_else(|| "Equal".into()),
+            value: t.value.clone().unwrap_or_default(),
+            effect: t.effect.clone().unwrap_or_default(),
+        })
+        .collect()
+}
+
+fn required_node_affinity(spec: &PodSpec) -> Vec<Vec<NodeRequirement>> {
+    let Some(required) = spec
+        .affinity
+        .as_ref()
+        .and_then(|a| a.node_affinity.as_ref())
+        .and_then(|n| {
+            n.required_during_scheduling_ignored_during_execution
+                .as_ref()
+        })
+    else {
+        return Vec::new();
+    };
+    required
+        .node_selector_terms
+        .iter()
+        .map(|term| {
+            let exprs = term.match_expressions.iter().flatten();
+            let fields = term.match_fields.iter().flatten();
+            exprs
+                .chain(fields)
+                .map(|r| NodeRequirement {
+                    key: r.key.clone(),
+                    operator: r.operator.clone(),
+                    values: r.values.clone().unwrap_or_default(),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Adds to `node` what the pods bound to it request, counting those not finished.
+pub fn add_usage(node: &mut NodeFacts, pods: &[Pod]) {
+    for pod in pods {
+        let Some(spec) = &pod.spec else { continue };
+        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+        if spec.node_name.as_deref() != Some(node.name.as_str())
+            || matches!(phase, Some("Succeeded" | "Failed"))
+        {
+            continue;
+        }
+        for (name, v) in pod_requests(spec) {
+            *node.requested.entry(name).or_default() += v;
+        }
+        node.pods_counted += 1;
+    }
+    if node.pods_counted > 0 {
+        node.requested
+            .insert("pods".into(), u64::from(node.pods_counted));
     }
 }
 
@@ -501,6 +610,15 @@ pub fn node(node: &Node) -> NodeFacts {
             })
             .collect(),
         labels: node.metadata.labels.clone().unwrap_or_default(),
+        allocatable: status
+            .allocatable
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(name, q)| amount(&name, &q.0).map(|v| (name, v)))
+            .collect(),
+        requested: BTreeMap::new(),
+        pods_counted: 0,
+        candidate: false,
     }
 }
 

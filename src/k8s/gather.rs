@@ -136,7 +136,20 @@ pub fn gather(
     gather_workload(set, target, workload, spec, &mut evidence);
     for name in &scope.nodes {
         if let Some(node) = find(&set.nodes, None, name) {
-            evidence.push(format!("node/{name}"), Facts::Node(facts::node(node)));
+            let mut facts = facts::node(node);
+            if scope.placing {
+                facts::add_usage(&mut facts, &set.pods);
+            }
+            evidence.push(format!("node/{name}"), Facts::Node(facts));
+        }
+    }
+    // Where a Pending pod might go: each node with what the pods bound to it already request.
+    for name in &scope.candidate_nodes {
+        if let Some(node) = find(&set.nodes, None, name) {
+            let mut facts = facts::node(node);
+            facts.candidate = true;
+            facts::add_usage(&mut facts, &set.pods);
+            evidence.push(format!("node/{name}"), Facts::Node(facts));
         }
     }
     for name in &scope.claims {

@@ -189,3 +189,21 @@ pub fn stateful_pod(name: &str) -> Value {
             "containerStatuses": [{"name": "api", "image": "postgres:16", "imageID": "", "ready": true,
                 "restartCount": 0, "state": {"running": {}}}]}})
 }
+
+/// A pod of no workload that asks for a GPU and waits for a node: no scheduler has looked at it.
+pub fn gpu_pending_pod() -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "trainer-0", "namespace": "shop"},
+        "spec": {"containers": [{"name": "api", "image": "trainer:1",
+            "resources": {"requests": {"cpu": "2", "nvidia.com/gpu": "1"},
+                          "limits": {"nvidia.com/gpu": "1"}}}]},
+        "status": {"phase": "Pending"}})
+}
+
+/// A Ready worker with 4 CPUs and no GPU.
+pub fn worker(name: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
+        "spec": {},
+        "status": {"allocatable": {"cpu": "4", "memory": "16Gi", "pods": "110"},
+            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]}})
+}

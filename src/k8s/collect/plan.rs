@@ -21,7 +21,7 @@ use crate::domain::playbook::EvidenceSpec;
 use crate::k8s::facts::controller;
 use crate::k8s::gather::{NODE_EVENTS_NAMESPACE, workload_of};
 use crate::k8s::objects::find;
-use crate::k8s::scope::scope;
+use crate::k8s::scope::{MAX_BOUND_PODS, MAX_CANDIDATE_NODES, scope};
 
 /// Runs every step; stops early only when the caller's timeout drops it.
 pub(super) async fn run(f: &mut Fetch, spec: &EvidenceSpec) {
@@ -34,6 +34,8 @@ pub(super) async fn run(f: &mut Fetch, spec: &EvidenceSpec) {
     history(f).await;
     f.stage = "pods";
     pods(f).await;
+    f.stage = "nodes a Pending pod might go to";
+    placement(f, spec).await;
     let needs = Needs::of(f, spec);
     f.stage = "events";
     for (kind, name) in &needs.about {
@@ -210,6 +212,24 @@ async fn pods(f: &mut Fetch) {
         (_, None) => return,
     };
     for pod in f.list(api, params).await {
+        upsert(&mut f.set.pods, pod);
+    }
+}
+
+/// For a pod waiting for a node: the nodes (bounded), and the pods bound to nodes (bounded), so
+/// the diagnoser can weigh the pod's requests, selector, affinity and tolerations against what
+/// each node has left, as the scheduler does.
+async fn placement(f: &mut Fetch, spec: &EvidenceSpec) {
+    if !scope(&f.set, &f.target, f.workload.as_ref(), spec).placing {
+        return;
+    }
+    let params = ListParams::default().limit(MAX_CANDIDATE_NODES as u32);
+    for node in f.list(f.cluster::<Node>(), params).await {
+        upsert(&mut f.set.nodes, node);
+    }
+    let bound = "spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed";
+    let params = ListParams::default().fields(bound).limit(MAX_BOUND_PODS);
+    for pod in f.list(f.cluster::<Pod>(), params).await {
         upsert(&mut f.set.pods, pod);
     }
 }
