@@ -352,7 +352,8 @@ pub struct RevisionFacts {
     pub pod_fields: BTreeMap<String, String>,
 }
 
-/// A Deployment and its revision history, newest revision last.
+/// A Deployment, StatefulSet or DaemonSet and its revision history (ReplicaSets, or
+/// ControllerRevisions), newest revision last.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct RolloutFacts {
     /// The Deployment.
@@ -381,6 +382,12 @@ pub struct RolloutFacts {
     /// The HorizontalPodAutoscaler that owns its replica count, when one targets it.
     #[serde(default)]
     pub autoscaler: Option<AutoscalerFacts>,
+    /// Whether a rollout is under way, when the workload's status says so directly: a
+    /// StatefulSet's `updateRevision` differs from its `currentRevision` or not every replica is
+    /// updated, a DaemonSet's `updatedNumberScheduled` is below `desiredNumberScheduled`.
+    /// `None` for a Deployment, whose `Progressing` condition says it.
+    #[serde(default)]
+    pub in_progress: Option<bool>,
 }
 
 impl RolloutFacts {

@@ -61,6 +61,11 @@ pub const GATHERER: &[ApiAccess] = &[
     access("batch", "jobs", "get"),
     access("batch", "jobs", "list"),
     access("batch", "cronjobs", "get"),
+    // A StatefulSet's or DaemonSet's rollout history: the workload, and its ControllerRevisions
+    // by the workload's selector.
+    access("apps", "statefulsets", "get"),
+    access("apps", "daemonsets", "get"),
+    access("apps", "controllerrevisions", "list"),
     // Events about each object, by fieldSelector.
     access("", "events", "list"),
     // The node a pod runs on (or the target node).

@@ -267,6 +267,22 @@ fn gather_workload(
             Facts::rollout(rollout),
         );
     }
+    if let Some(w) = workload.filter(|w| w.kind == "StatefulSet" || w.kind == "DaemonSet") {
+        let revisions = &set.controller_revisions;
+        let history = spec.rollout_history;
+        let rollout = match w.kind.as_str() {
+            "StatefulSet" => find(&set.stateful_sets, ns, &w.name)
+                .map(|s| facts::stateful_set_rollout(s, revisions, &set.pods, history)),
+            _ => find(&set.daemon_sets, ns, &w.name)
+                .map(|d| facts::daemon_set_rollout(d, revisions, &set.pods, history)),
+        };
+        if let Some(rollout) = rollout {
+            evidence.push(
+                format!("rollout/{}/{}", ns.unwrap_or(""), w.name),
+                Facts::rollout(rollout),
+            );
+        }
+    }
     // The target Job first, then the CronJob's other runs by name.
     let mut jobs: Vec<_> = set
         .jobs

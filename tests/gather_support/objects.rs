@@ -15,7 +15,7 @@ Exception in thread \"main\" java.lang.IllegalStateException: DEPLOY_ENV is not 
 
 fn owner(kind: &str, name: &str, uid: &str) -> Value {
     let api = match kind {
-        "ReplicaSet" | "Deployment" => "apps/v1",
+        "ReplicaSet" | "Deployment" | "StatefulSet" | "ControllerRevision" => "apps/v1",
         _ => "batch/v1",
     };
     json!([{"apiVersion": api, "kind": kind, "name": name, "uid": uid, "controller": true}])
@@ -206,4 +206,33 @@ pub fn worker(name: &str) -> Value {
         "spec": {},
         "status": {"allocatable": {"cpu": "4", "memory": "16Gi", "pods": "110"},
             "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]}})
+}
+
+/// The StatefulSet `db`, mid-rollout from revision 1 to 2.
+pub fn stateful_set() -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "db", "namespace": "shop", "uid": "sts-1"},
+        "spec": {"replicas": 2, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+            "template": {"metadata": {"labels": {"app": "db"}},
+                "spec": {"containers": [{"name": "api", "image": "postgres:16"}]}}},
+        "status": {"replicas": 2, "readyReplicas": 2, "updatedReplicas": 2,
+            "currentRevision": "db-6d4f7b9c8", "updateRevision": "db-6d4f7b9c8"}})
+}
+
+/// A ControllerRevision of `owner` (uid `owner_uid`) recording `image`.
+pub fn controller_revision(
+    owner: &str,
+    owner_uid: &str,
+    hash: &str,
+    revision: i64,
+    image: &str,
+) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "ControllerRevision",
+        "metadata": {"name": format!("{owner}-{hash}"), "namespace": "shop",
+            "labels": {"app": owner, "controller.kubernetes.io/hash": hash},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": owner,
+                "uid": owner_uid, "controller": true}]},
+        "revision": revision,
+        "data": {"spec": {"template": {"$patch": "replace", "metadata": {"labels": {"app": owner}},
+            "spec": {"containers": [{"name": "api", "image": image}]}}}}})
 }

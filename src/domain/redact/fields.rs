@@ -293,6 +293,7 @@ fn rollout_facts(rollout: &mut RolloutFacts) {
         // guards read; masking would change their answer.
         gitops: _,
         autoscaler: _,
+        in_progress: _,
     } = rollout;
     conditions(rollout_conditions);
     revisions.iter_mut().for_each(revision);

@@ -4,7 +4,9 @@
 //! ConfigMaps, and the namespace's quotas and limit ranges; last, what else controls the
 //! workload (a HorizontalPodAutoscaler of a Deployment, PodDisruptionBudgets).
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{
+    ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet,
+};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
@@ -109,6 +111,8 @@ async fn ensure(f: &mut Fetch, kind: &str, name: &str) {
         "Pod" => namespaced!(Pod, pods),
         "ReplicaSet" => namespaced!(ReplicaSet, replica_sets),
         "Deployment" => namespaced!(Deployment, deployments),
+        "StatefulSet" => namespaced!(StatefulSet, stateful_sets),
+        "DaemonSet" => namespaced!(DaemonSet, daemon_sets),
         "Job" => namespaced!(Job, jobs),
         "CronJob" => namespaced!(CronJob, cron_jobs),
         "PersistentVolumeClaim" => namespaced!(PersistentVolumeClaim, claims),
@@ -164,7 +168,9 @@ fn selector_of(selector: &LabelSelector) -> Option<String> {
         .map(|s| s.to_string())
 }
 
-/// A Deployment's ReplicaSets (rollout history), or a CronJob's Jobs (its recent runs).
+/// A Deployment's ReplicaSets or a StatefulSet's or DaemonSet's ControllerRevisions (rollout
+/// history, by the workload's selector, kept when it controls them), or a CronJob's Jobs (its
+/// recent runs).
 async fn history(f: &mut Fetch) {
     let (Some(ns), Some(w)) = (f.namespace(), f.workload.clone()) else {
         return;
@@ -178,6 +184,24 @@ async fn history(f: &mut Fetch) {
             let params = ListParams::default().labels(&selector).limit(limit);
             for rs in f.list(f.namespaced::<ReplicaSet>(&ns), params).await {
                 upsert(&mut f.set.replica_sets, rs);
+            }
+        }
+        "StatefulSet" | "DaemonSet" => {
+            let selector = match w.kind.as_str() {
+                "StatefulSet" => find(&f.set.stateful_sets, Some(&ns), &w.name)
+                    .and_then(|s| selector_of(&s.spec.selector)),
+                _ => find(&f.set.daemon_sets, Some(&ns), &w.name)
+                    .and_then(|d| selector_of(&d.spec.selector)),
+            };
+            let Some(selector) = selector else { return };
+            let params = ListParams::default().labels(&selector).limit(limit);
+            let api = f.namespaced::<ControllerRevision>(&ns);
+            for revision in f.list(api, params).await {
+                let owned = controller(&revision.metadata)
+                    .is_some_and(|o| o.kind == w.kind && o.name == w.name);
+                if owned {
+                    upsert(&mut f.set.controller_revisions, revision);
+                }
             }
         }
         "CronJob" => {
@@ -243,8 +267,8 @@ const PER_POD_LABELS: &[&str] = &[
     "pod-template-hash",
 ];
 
-/// The pod selector of the target Job, else of the workload (Deployment, ReplicaSet, Job);
-/// for a workload nightshift does not read (StatefulSet, DaemonSet), the target pod's labels
+/// The pod selector of the target Job, else of the workload (Deployment, ReplicaSet, Job,
+/// StatefulSet, DaemonSet); for a workload that could not be read, the target pod's labels
 /// without those that differ per pod. The pure gatherer keeps only pods of the same owner.
 fn owner_selector(f: &Fetch, ns: &str) -> Option<String> {
     let set = &f.set;
@@ -273,6 +297,18 @@ fn owner_selector(f: &Fetch, ns: &str) -> Option<String> {
                 .clone(),
         ),
         "Job" => job(&w.name),
+        "StatefulSet" if find(&set.stateful_sets, Some(ns), &w.name).is_some() => Some(
+            find(&set.stateful_sets, Some(ns), &w.name)?
+                .spec
+                .selector
+                .clone(),
+        ),
+        "DaemonSet" if find(&set.daemon_sets, Some(ns), &w.name).is_some() => Some(
+            find(&set.daemon_sets, Some(ns), &w.name)?
+                .spec
+                .selector
+                .clone(),
+        ),
         _ if f.target.kind == "Pod" => {
             let pod = find(&set.pods, Some(ns), &f.target.name)?;
             let labels = pod.metadata.labels.clone().unwrap_or_default();
