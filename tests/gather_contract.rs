@@ -563,6 +563,54 @@ async fn a_pending_pod_is_gathered_with_the_nodes_it_might_go_to() {
 }
 
 #[tokio::test]
+async fn a_quota_alert_is_gathered_with_the_creations_its_quota_refused() {
+    let refused = |name: &str, quota: &str| {
+        json!({"apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": format!("{name}.1"), "namespace": "shop"},
+            "involvedObject": {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": name, "namespace": "shop"},
+            "reason": "FailedCreate", "type": "Warning", "count": 3,
+            "message": format!("Error creating: pods \"{name}-x\" is forbidden: exceeded quota: {quota}, requested: requests.memory=1Gi, used: requests.memory=8Gi, limited: requests.memory=8Gi")})
+    };
+    let mut calls = vec![
+        get(
+            events_uri(Some("shop"), "ResourceQuota", "compute"),
+            empty("EventList"),
+        ),
+        get(
+            format!("{SHOP}/events?&fieldSelector=reason%3DFailedCreate&limit=50"),
+            Reply::Json(list(
+                "EventList",
+                vec![
+                    refused("api-7d9f8c6b5", "compute"),
+                    refused("web-5b7f8c9d4", "other"),
+                ],
+            )),
+        ),
+    ];
+    calls.extend(namespace_limits(
+        Reply::Json(list("ResourceQuotaList", vec![obj::quota()])),
+        empty("LimitRangeList"),
+    ));
+    calls.extend(controls(None, empty("PodDisruptionBudgetList")));
+    let target = ObjectRef::namespaced("ResourceQuota", "shop", "compute");
+    let gathered = gather_with(
+        &SEEN,
+        GatherLimits::default(),
+        target,
+        None,
+        EvidenceSpec::default(),
+        calls,
+    )
+    .await;
+    assert_eq!(
+        ids(&gathered),
+        vec!["quota/shop/compute", "event/shop/api-7d9f8c6b5.1"],
+        "a refusal by another quota is not this one's"
+    );
+    assert!(gathered.errors.is_empty(), "{:?}", gathered.errors);
+}
+
+#[tokio::test]
 async fn every_call_the_gatherer_makes_is_declared_and_every_declared_access_is_exercised() {
     // Run the contracts here too, so this test does not depend on test order.
     contract_a_crash_looping_pod_is_gathered_with_its_owners_siblings_events_and_logs().await;

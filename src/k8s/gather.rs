@@ -332,11 +332,12 @@ fn gather_events(
             {
                 return false;
             }
-            let quota_event = e.reason.as_deref() == Some("FailedCreate")
-                && same_ns
-                && e.involved_object.kind.as_deref() == Some("ReplicaSet");
+            let failed_create = e.reason.as_deref() == Some("FailedCreate") && same_ns;
+            let quota_event =
+                failed_create && e.involved_object.kind.as_deref() == Some("ReplicaSet");
             (about.contains(&key) && same_ns)
                 || (quota_event && about.iter().any(|(k, _)| k == "Deployment"))
+                || (failed_create && refused_by_a_quota_in(about, &e.message))
         })
         .collect();
     // Newest first, ties by name, so the order never depends on how the events were listed.
@@ -361,6 +362,18 @@ fn gather_events(
             evidence.push(id, Facts::Event(events::facts(e)));
         }
     }
+}
+
+/// Whether a controller's `FailedCreate` message says a ResourceQuota the evidence is about
+/// refused the pod (`... is forbidden: exceeded quota: compute, requested: ...`): for an alert
+/// about a quota, the workloads it blocks.
+fn refused_by_a_quota_in(about: &BTreeSet<(String, String)>, message: &Option<String>) -> bool {
+    let Some(message) = message.as_deref() else {
+        return false;
+    };
+    about.iter().any(|(kind, name)| {
+        kind == "ResourceQuota" && message.contains(&format!("exceeded quota: {name},"))
+    })
 }
 
 fn gather_logs(pod: &Pod, spec: &EvidenceSpec, logs: &LogSet, evidence: &mut Evidence) {

@@ -43,6 +43,9 @@ pub(super) async fn run(f: &mut Fetch, spec: &EvidenceSpec) {
     for (kind, name) in &needs.about {
         events(f, kind, name).await;
     }
+    if f.target.kind == "ResourceQuota" {
+        refused_creations(f).await;
+    }
     f.stage = "logs";
     logs::read(f, &needs.logged, spec).await;
     f.stage = "nodes, claims and config";
@@ -339,6 +342,19 @@ async fn events(f: &mut Fetch, kind: &str, name: &str) {
         None => f.cluster::<Event>(),
     };
     for event in f.list(api, params).await {
+        upsert(&mut f.set.events, event);
+    }
+}
+
+/// For a target ResourceQuota (a quota alert): the namespace's `FailedCreate` events, by
+/// `fieldSelector`, bounded; the pure gatherer keeps those that name the quota, which say what
+/// workloads it blocks.
+async fn refused_creations(f: &mut Fetch) {
+    let Some(ns) = f.namespace() else { return };
+    let params = ListParams::default()
+        .fields("reason=FailedCreate")
+        .limit(f.limits.max_events_per_object);
+    for event in f.list(f.namespaced::<Event>(&ns), params).await {
         upsert(&mut f.set.events, event);
     }
 }
