@@ -312,13 +312,151 @@ async fn a_node_is_gathered_with_the_pods_on_it_across_namespaces() {
     contract_a_node_is_gathered_with_the_pods_on_it_across_namespaces().await;
 }
 
-#[tokio::test]
-async fn pods_of_a_statefulset_are_listed_by_the_labels_its_pods_share() {
+async fn contract_a_statefulset_pod_is_gathered_with_its_controller_revisions() {
     let mut calls = vec![
         get(
             format!("{SHOP}/pods/db-1"),
             Reply::Json(obj::stateful_pod("db-1")),
         ),
+        get(
+            format!("{APPS}/statefulsets/db"),
+            Reply::Json(obj::stateful_set()),
+        ),
+        get(
+            format!("{APPS}/controllerrevisions?&labelSelector=app%3Ddb&limit=50"),
+            Reply::Json(list(
+                "ControllerRevisionList",
+                vec![
+                    obj::controller_revision("db", "sts-1", "5c7d8e9f6", 1, "postgres:15"),
+                    obj::controller_revision("db", "sts-1", "6d4f7b9c8", 2, "postgres:16"),
+                    obj::controller_revision("db", "sts-other", "7e8f9a0b1", 3, "postgres:17"),
+                ],
+            )),
+        ),
+        get(
+            format!("{SHOP}/pods?&labelSelector=app%3Ddb&limit=50"),
+            Reply::Json(list(
+                "PodList",
+                vec![obj::stateful_pod("db-0"), obj::stateful_pod("db-1")],
+            )),
+        ),
+        get(events_uri(Some("shop"), "Pod", "db-0"), empty("EventList")),
+        get(events_uri(Some("shop"), "Pod", "db-1"), empty("EventList")),
+        get(
+            events_uri(Some("shop"), "StatefulSet", "db"),
+            empty("EventList"),
+        ),
+        get(
+            log_uri("db-1", false, 201, 131072),
+            Reply::Text("ready\n".into()),
+        ),
+        get(log_uri("db-0", false, 201, 131072), Reply::Text("".into())),
+    ];
+    calls.extend(namespace_limits(
+        empty("ResourceQuotaList"),
+        empty("LimitRangeList"),
+    ));
+    calls.extend(controls(None, empty("PodDisruptionBudgetList")));
+    let target = ObjectRef::namespaced("Pod", "shop", "db-1");
+    let gathered = gather_with(
+        &SEEN,
+        GatherLimits::default(),
+        target,
+        None,
+        EvidenceSpec::default(),
+        calls,
+    )
+    .await;
+    assert_eq!(
+        ids(&gathered),
+        vec![
+            "pod/shop/db-1",
+            "pod/shop/db-0",
+            "rollout/shop/db",
+            "log/db-1/api"
+        ]
+    );
+    let rollout = gathered.evidence.rollouts().next().expect("rollout").1;
+    let revisions: Vec<_> = rollout.revisions.iter().map(|r| r.revision).collect();
+    assert_eq!(
+        revisions,
+        vec![1, 2],
+        "another StatefulSet's revision is not this one's"
+    );
+    assert_eq!(rollout.in_progress, Some(false));
+    assert!(gathered.errors.is_empty(), "{:?}", gathered.errors);
+}
+
+async fn contract_a_daemonset_that_is_gone_leaves_its_pod_gathered_by_shared_labels() {
+    let mut pod = obj::stateful_pod("agent-x1");
+    pod["metadata"]["labels"] = json!({"app": "agent", "controller-revision-hash": "6c9f8d7b5",
+        "pod-template-generation": "2"});
+    pod["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "DaemonSet",
+        "name": "agent", "uid": "ds-1", "controller": true}]);
+    let mut calls = vec![
+        get(format!("{SHOP}/pods/agent-x1"), Reply::Json(pod.clone())),
+        get(format!("{APPS}/daemonsets/agent"), Reply::Status(404)),
+        get(
+            format!("{SHOP}/pods?&labelSelector=app%3Dagent&limit=50"),
+            Reply::Json(list("PodList", vec![pod])),
+        ),
+        get(
+            events_uri(Some("shop"), "DaemonSet", "agent"),
+            empty("EventList"),
+        ),
+        get(
+            events_uri(Some("shop"), "Pod", "agent-x1"),
+            empty("EventList"),
+        ),
+        get(
+            log_uri("agent-x1", false, 201, 131072),
+            Reply::Text("ok\n".into()),
+        ),
+    ];
+    calls.extend(namespace_limits(
+        empty("ResourceQuotaList"),
+        empty("LimitRangeList"),
+    ));
+    calls.extend(controls(None, empty("PodDisruptionBudgetList")));
+    let target = ObjectRef::namespaced("Pod", "shop", "agent-x1");
+    let gathered = gather_with(
+        &SEEN,
+        GatherLimits::default(),
+        target,
+        None,
+        EvidenceSpec::default(),
+        calls,
+    )
+    .await;
+    assert_eq!(
+        ids(&gathered),
+        vec!["pod/shop/agent-x1", "log/agent-x1/api"]
+    );
+    assert!(
+        gathered.errors.is_empty(),
+        "a 404 is missing evidence: {:?}",
+        gathered.errors
+    );
+}
+
+#[tokio::test]
+async fn a_daemonset_that_is_gone_leaves_its_pod_gathered_by_shared_labels() {
+    contract_a_daemonset_that_is_gone_leaves_its_pod_gathered_by_shared_labels().await;
+}
+
+#[tokio::test]
+async fn a_statefulset_pod_is_gathered_with_its_controller_revisions() {
+    contract_a_statefulset_pod_is_gathered_with_its_controller_revisions().await;
+}
+
+#[tokio::test]
+async fn pods_of_a_statefulset_that_cannot_be_read_are_listed_by_the_labels_its_pods_share() {
+    let mut calls = vec![
+        get(
+            format!("{SHOP}/pods/db-1"),
+            Reply::Json(obj::stateful_pod("db-1")),
+        ),
+        get(format!("{APPS}/statefulsets/db"), Reply::Status(404)),
         get(
             format!("{SHOP}/pods?&labelSelector=app%3Ddb&limit=50"),
             Reply::Json(list(
@@ -364,12 +502,123 @@ async fn pods_of_a_statefulset_are_listed_by_the_labels_its_pods_share() {
     );
 }
 
+async fn contract_a_pending_pod_is_gathered_with_the_nodes_it_might_go_to() {
+    let mut bound = obj::bare_pod();
+    bound["spec"]["containers"][0]["resources"] = json!({"requests": {"cpu": "3"}});
+    let calls = vec![
+        get(
+            format!("{SHOP}/pods/trainer-0"),
+            Reply::Json(obj::gpu_pending_pod()),
+        ),
+        get(
+            "/api/v1/nodes?&limit=100",
+            Reply::Json(list(
+                "NodeList",
+                vec![obj::worker("worker-1"), obj::worker("worker-2")],
+            )),
+        ),
+        get(
+            "/api/v1/pods?&fieldSelector=spec.nodeName%21%3D%2Cstatus.phase%21%3DSucceeded%2Cstatus.phase%21%3DFailed&limit=1000",
+            Reply::Json(list("PodList", vec![bound])),
+        ),
+        get(
+            events_uri(Some("shop"), "Pod", "trainer-0"),
+            empty("EventList"),
+        ),
+    ];
+    let mut calls = calls;
+    calls.extend(namespace_limits(
+        empty("ResourceQuotaList"),
+        empty("LimitRangeList"),
+    ));
+    calls.extend(controls(None, empty("PodDisruptionBudgetList")));
+    let target = ObjectRef::namespaced("Pod", "shop", "trainer-0");
+    let gathered = gather_with(
+        &SEEN,
+        GatherLimits::default(),
+        target,
+        None,
+        EvidenceSpec::default(),
+        calls,
+    )
+    .await;
+    assert_eq!(
+        ids(&gathered),
+        vec!["pod/shop/trainer-0", "node/worker-1", "node/worker-2"]
+    );
+    let nodes: Vec<_> = gathered.evidence.nodes().map(|(_, n)| n).collect();
+    assert!(nodes.iter().all(|n| n.candidate));
+    assert_eq!(
+        nodes[0].requested.get("cpu"),
+        Some(&3000),
+        "cache-0 runs on worker-1"
+    );
+    assert_eq!(nodes[1].pods_counted, 0);
+    assert!(gathered.errors.is_empty(), "{:?}", gathered.errors);
+}
+
+#[tokio::test]
+async fn a_pending_pod_is_gathered_with_the_nodes_it_might_go_to() {
+    contract_a_pending_pod_is_gathered_with_the_nodes_it_might_go_to().await;
+}
+
+#[tokio::test]
+async fn a_quota_alert_is_gathered_with_the_creations_its_quota_refused() {
+    let refused = |name: &str, quota: &str| {
+        json!({"apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": format!("{name}.1"), "namespace": "shop"},
+            "involvedObject": {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": name, "namespace": "shop"},
+            "reason": "FailedCreate", "type": "Warning", "count": 3,
+            "message": format!("Error creating: pods \"{name}-x\" is forbidden: exceeded quota: {quota}, requested: requests.memory=1Gi, used: requests.memory=8Gi, limited: requests.memory=8Gi")})
+    };
+    let mut calls = vec![
+        get(
+            events_uri(Some("shop"), "ResourceQuota", "compute"),
+            empty("EventList"),
+        ),
+        get(
+            format!("{SHOP}/events?&fieldSelector=reason%3DFailedCreate&limit=50"),
+            Reply::Json(list(
+                "EventList",
+                vec![
+                    refused("api-7d9f8c6b5", "compute"),
+                    refused("web-5b7f8c9d4", "other"),
+                ],
+            )),
+        ),
+    ];
+    calls.extend(namespace_limits(
+        Reply::Json(list("ResourceQuotaList", vec![obj::quota()])),
+        empty("LimitRangeList"),
+    ));
+    calls.extend(controls(None, empty("PodDisruptionBudgetList")));
+    let target = ObjectRef::namespaced("ResourceQuota", "shop", "compute");
+    let gathered = gather_with(
+        &SEEN,
+        GatherLimits::default(),
+        target,
+        None,
+        EvidenceSpec::default(),
+        calls,
+    )
+    .await;
+    assert_eq!(
+        ids(&gathered),
+        vec!["quota/shop/compute", "event/shop/api-7d9f8c6b5.1"],
+        "a refusal by another quota is not this one's"
+    );
+    assert!(gathered.errors.is_empty(), "{:?}", gathered.errors);
+}
+
 #[tokio::test]
 async fn every_call_the_gatherer_makes_is_declared_and_every_declared_access_is_exercised() {
     // Run the contracts here too, so this test does not depend on test order.
     contract_a_crash_looping_pod_is_gathered_with_its_owners_siblings_events_and_logs().await;
     contract_a_failed_job_of_a_cronjob_is_gathered_with_the_cronjobs_recent_runs().await;
     contract_a_node_is_gathered_with_the_pods_on_it_across_namespaces().await;
+    contract_a_pending_pod_is_gathered_with_the_nodes_it_might_go_to().await;
+    contract_a_statefulset_pod_is_gathered_with_its_controller_revisions().await;
+    contract_a_daemonset_that_is_gone_leaves_its_pod_gathered_by_shared_labels().await;
     let seen = SEEN.lock().expect("lock").clone();
     rbac::assert_declared("gatherer", &seen, GATHERER);
     rbac::assert_exercised("gatherer", &seen, GATHERER);

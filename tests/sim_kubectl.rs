@@ -331,6 +331,93 @@ async fn create_and_apply_from_a_file_validate_on_the_server() {
 }
 
 #[tokio::test]
+async fn controller_revisions_are_listed_got_and_watched_like_the_real_apiservers() {
+    let Some(sim) =
+        start("controller_revisions_are_listed_got_and_watched_like_the_real_apiservers").await
+    else {
+        return;
+    };
+    let sts = json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "db", "namespace": "shop", "uid": "sts-1"},
+        "spec": {"replicas": 1, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+                 "template": {"metadata": {"labels": {"app": "db"}},
+                              "spec": {"containers": [{"name": "db", "image": "postgres:16"}]}}}});
+    sim.cluster.apply(sts).expect("statefulset applies");
+    for (hash, revision, image) in [
+        ("5c7d8e9f6", 1, "postgres:15"),
+        ("6d4f7b9c8", 2, "postgres:16"),
+    ] {
+        let cr = json!({"apiVersion": "apps/v1", "kind": "ControllerRevision",
+            "metadata": {"name": format!("db-{hash}"), "namespace": "shop",
+                "labels": {"app": "db", "controller.kubernetes.io/hash": hash},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "db",
+                                     "uid": "sts-1", "controller": true}]},
+            "revision": revision,
+            "data": {"spec": {"template": {"$patch": "replace",
+                "spec": {"containers": [{"name": "db", "image": image}]}}}}});
+        sim.cluster.apply(cr).expect("revision applies");
+    }
+    let listed = sim
+        .ok(&[
+            "get",
+            "controllerrevisions",
+            "-n",
+            "shop",
+            "-l",
+            "app=db",
+            "-o",
+            "name",
+        ])
+        .await;
+    assert_eq!(
+        listed.lines().collect::<Vec<_>>(),
+        [
+            "controllerrevision.apps/db-5c7d8e9f6",
+            "controllerrevision.apps/db-6d4f7b9c8"
+        ]
+    );
+    let one = sim
+        .ok(&[
+            "get",
+            "controllerrevision",
+            "db-6d4f7b9c8",
+            "-n",
+            "shop",
+            "-o",
+            "json",
+        ])
+        .await;
+    let one: Value = serde_json::from_str(&one).expect("json");
+    assert_eq!(one["revision"], 2);
+    assert_eq!(
+        one["data"]["spec"]["template"]["spec"]["containers"][0]["image"],
+        "postgres:16"
+    );
+    let sts = sim
+        .ok(&["get", "sts", "db", "-n", "shop", "-o", "name"])
+        .await;
+    assert_eq!(sts.trim(), "statefulset.apps/db");
+    // A watch is served: kubectl prints the current list and waits; a request timeout ends it.
+    let watched = sim
+        .kubectl(&[
+            "get",
+            "controllerrevisions",
+            "-n",
+            "shop",
+            "--watch",
+            "--request-timeout=2s",
+            "-o",
+            "name",
+        ])
+        .await;
+    let out = String::from_utf8_lossy(&watched.stdout);
+    assert!(
+        out.contains("controllerrevision.apps/db-6d4f7b9c8"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
 async fn api_resources_lists_every_served_type_with_short_names() {
     let Some(sim) = start("api_resources_lists_every_served_type_with_short_names").await else {
         return;
@@ -341,6 +428,8 @@ async fn api_resources_lists_every_served_type_with_short_names() {
         ("deployments", "deploy"),
         ("cronjobs", "cj"),
         ("resourcequotas", "quota"),
+        ("statefulsets", "sts"),
+        ("daemonsets", "ds"),
     ] {
         let line = out
             .lines()

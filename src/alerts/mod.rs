@@ -133,6 +133,8 @@ impl Alert {
             ("daemonset", "DaemonSet"),
             ("replicaset", "ReplicaSet"),
             ("persistentvolumeclaim", "PersistentVolumeClaim"),
+            // KubeQuotaExceeded / KubeQuotaFullyUsed / KubeQuotaAlmostFull (kube-state-metrics).
+            ("resourcequota", "ResourceQuota"),
         ];
         if let Some((kind, name)) = objects.iter().find_map(|(l, k)| label(l).map(|n| (*k, n))) {
             return namespaced(kind, name);
@@ -196,6 +198,7 @@ impl Alert {
 #[cfg(test)]
 mod tests {
     use super::{Webhook, WebhookError};
+    use crate::domain::signal::ObjectRef;
 
     const PAYLOAD: &str = r#"{"version":"4","groupKey":"{}:{alertname=\"KubePodCrashLooping\"}","status":"firing",
       "receiver":"nightshift","groupLabels":{},"commonLabels":{},"commonAnnotations":{},"externalURL":"http://am:9093",
@@ -225,6 +228,19 @@ mod tests {
         let job = PAYLOAD.replace(r#""container":"api""#, r#""job_name":"migrate-42""#);
         let hook = Webhook::parse(job.as_bytes()).expect("valid");
         assert_eq!(hook.alerts[0].target().to_string(), "Job/shop/migrate-42");
+    }
+
+    #[test]
+    fn a_quota_alert_targets_the_resourcequota_its_labels_name() {
+        let quota = PAYLOAD.replace(
+            r#""alertname":"KubePodCrashLooping","namespace":"shop","pod":"api-1","container":"api""#,
+            r#""alertname":"KubeQuotaExceeded","namespace":"shop","pod":"kube-state-metrics-0","resource":"requests.memory","resourcequota":"compute""#,
+        );
+        let hook = Webhook::parse(quota.as_bytes()).expect("valid");
+        assert_eq!(
+            hook.alerts[0].target(),
+            ObjectRef::namespaced("ResourceQuota", "shop", "compute")
+        );
     }
 
     #[test]

@@ -4,9 +4,12 @@
 use crate::diagnose::endpoint::endpoint;
 use crate::diagnose::patterns::{LOG_PATTERNS, MESSAGE_PATTERNS, classify};
 use crate::diagnose::trust::without_request_text;
-use crate::domain::evidence::{ContainerState, Evidence, LogFacts, PodFacts};
+use crate::domain::evidence::{
+    ClaimFacts, ContainerState, Evidence, LogFacts, NodeFacts, PodFacts,
+};
 use crate::domain::playbook::Heuristic;
 use crate::domain::quantity::{format_memory, parse_memory};
+use crate::domain::scheduling;
 use crate::domain::signal::Signal;
 use crate::domain::taxonomy::Category;
 
@@ -198,7 +201,12 @@ fn pod_findings(id: &str, pod: &PodFacts) -> Vec<Finding> {
         }
     }
     if let Some(c) = pod.condition("PodScheduled").filter(|c| !c.is_true()) {
-        let message = c.message.clone().unwrap_or_default();
+        let message = c
+            .message
+            .clone()
+            .filter(|m| !m.trim().is_empty())
+            .or_else(|| c.reason.clone())
+            .unwrap_or_default();
         let (category, weight) = classify(&MESSAGE_PATTERNS, &message)
             .map_or((Category::Unschedulable, 0.7), |p| (p.category, p.weight));
         out.push(finding(
@@ -328,8 +336,8 @@ pub fn from_events(evidence: &Evidence) -> Vec<Finding> {
 
 /// Findings from nodes, jobs, claims and quotas in evidence.
 pub fn from_state(evidence: &Evidence) -> Vec<Finding> {
-    let mut out = Vec::new();
-    for (id, node) in evidence.nodes() {
+    let mut out = from_placement(evidence);
+    for (id, node) in evidence.nodes().filter(|(_, n)| !n.candidate) {
         if let Some(ready) = node.condition("Ready").filter(|c| !c.is_true()) {
             out.push(finding(
                 Category::NodeFailure,
@@ -430,6 +438,59 @@ pub fn from_state(evidence: &Evidence) -> Vec<Finding> {
                 ));
             }
         }
+    }
+    out
+}
+
+/// Whether the scheduler said why `pod` waits: a FailedScheduling event about it, or a message
+/// on its PodScheduled condition.
+fn scheduler_spoke(evidence: &Evidence, pod: &PodFacts) -> bool {
+    let condition = pod
+        .condition("PodScheduled")
+        .and_then(|c| c.message.as_deref())
+        .is_some_and(|m| !m.trim().is_empty());
+    condition
+        || evidence.events().any(|(_, e)| {
+            e.reason == "FailedScheduling" && e.object.kind == "Pod" && e.object.name == pod.name
+        })
+}
+
+/// Findings from replaying the scheduler's filters for each Pending pod over the nodes in
+/// evidence ([`scheduling::place`]): what rules out every node, named. Where the scheduler
+/// already said why, this only adds the specifics its message leaves out.
+pub fn from_placement(evidence: &Evidence) -> Vec<Finding> {
+    let nodes: Vec<&NodeFacts> = evidence.nodes().map(|(_, n)| n).collect();
+    let claims: Vec<&ClaimFacts> = evidence.claims().map(|(_, c)| c).collect();
+    let mut out = Vec::new();
+    for (index, (id, pod)) in evidence.pods().enumerate() {
+        let Some(verdict) = scheduling::place(pod, &nodes, &claims) else {
+            continue;
+        };
+        let spoke = scheduler_spoke(evidence, pod);
+        let weight = match (spoke, index) {
+            (false, 0) => 0.85,
+            (false, _) => 0.75,
+            (true, _) => 0.6,
+        };
+        let specifics = if verdict.specifics.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", verdict.specifics.join("; "))
+        };
+        let whence = if spoke {
+            "read against the nodes in evidence"
+        } else {
+            "no scheduler event; read against the nodes in evidence"
+        };
+        out.push(finding(
+            verdict.category,
+            weight,
+            id,
+            format!(
+                "pod {} is Pending ({whence}): {}{specifics}",
+                pod.name, verdict.tally
+            ),
+        ));
     }
     out
 }
@@ -597,3 +658,6 @@ pub fn from_heuristics(evidence: &Evidence, heuristics: &[Heuristic]) -> Vec<Fin
     }
     out
 }
+
+#[cfg(test)]
+mod tests;

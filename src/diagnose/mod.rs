@@ -291,6 +291,9 @@ fn headline(category: Category, signal: &Signal) -> String {
         Category::VolumeFailure => format!("{who} cannot get its volume"),
         Category::PermissionDenied => format!("{who} is denied permission"),
         Category::JobFailed => format!("{who} failed"),
+        Category::QuotaExceeded if what.kind == "ResourceQuota" => {
+            format!("{who} is used up and refuses new pods")
+        }
         Category::QuotaExceeded => format!("{who} is blocked by a quota or limit range"),
         Category::Unknown if signal.is_investigation() => {
             format!("{who} was looked at on request: nothing in the evidence points at a failure")

@@ -1,5 +1,6 @@
-//! Did the failure begin with the newest rollout? Compares the failing pods with the
-//! Deployment's revisions and says what changed between the previous revision and the newest.
+//! Did the failure begin with the newest rollout? Compares the failing pods with the workload's
+//! revisions (a Deployment's ReplicaSets, a StatefulSet's or DaemonSet's ControllerRevisions)
+//! and says what changed between the previous revision and the newest.
 
 use jiff::{SignedDuration, Timestamp};
 
@@ -52,8 +53,8 @@ fn diff_container(old: &TemplateContainer, new: &TemplateContainer, out: &mut Ro
     }
     if old.args != new.args {
         out.changes.push(format!(
-            "container {c} args {:?} → {:?}",
-            old.args, new.args
+            "container {c} args {}",
+            list_diff(&old.args, &new.args)
         ));
     }
     for (name, value) in &old.env {
@@ -101,6 +102,24 @@ fn diff_container(old: &TemplateContainer, new: &TemplateContainer, out: &mut Ro
     }
 }
 
+/// What changed in a list (args, command): the items added and removed when the rest stayed,
+/// else the whole lists, so a long command line still shows the flag that changed.
+fn list_diff(old: &[String], new: &[String]) -> String {
+    let added: Vec<&String> = new.iter().filter(|a| !old.contains(a)).collect();
+    let removed: Vec<&String> = old.iter().filter(|a| !new.contains(a)).collect();
+    if added.is_empty() && removed.is_empty() {
+        return format!("reordered {old:?} → {new:?}");
+    }
+    let mut parts = Vec::new();
+    if !added.is_empty() {
+        parts.push(format!("added {added:?}"));
+    }
+    if !removed.is_empty() {
+        parts.push(format!("removed {removed:?}"));
+    }
+    parts.join(", ")
+}
+
 fn diff(old: &RevisionFacts, new: &RevisionFacts, out: &mut RolloutFinding) {
     for container in &new.containers {
         match old.containers.iter().find(|o| o.name == container.name) {
@@ -141,8 +160,11 @@ pub fn analyse(
     let age = newest
         .created_at
         .map_or(SignedDuration::MAX, |t| now.duration_since(t));
+    // A StatefulSet's pods carry their ControllerRevision's name, a DaemonSet's its hash.
     let in_rev = |pod: &PodFacts, rev: &RevisionFacts| {
-        pod.template_hash.is_some() && pod.template_hash == rev.template_hash
+        pod.template_hash.is_some()
+            && (pod.template_hash == rev.template_hash
+                || pod.template_hash.as_deref() == Some(rev.replica_set.as_str()))
     };
     let failing: Vec<&&PodFacts> = pods.iter().filter(|p| unhealthy(p)).collect();
     let failing_in_newest = !failing.is_empty() && failing.iter().all(|p| in_rev(p, newest));
@@ -158,7 +180,7 @@ pub fn analyse(
     let incomplete = previous.replicas > 0
         || previous.ready_replicas > 0
         || rollout.updated_replicas < rollout.replicas
-        || !finished;
+        || !rollout.in_progress.map_or(finished, |moving| !moving);
     let mut finding = RolloutFinding {
         revision: newest.revision,
         previous: previous.revision,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::controls::{AutoscalerFacts, DisruptionBudgetFacts, GitOpsFacts};
 use crate::domain::redact;
+use crate::domain::scheduling::{NodeRequirement, Toleration};
 use crate::domain::signal::ObjectRef;
 
 /// One piece of evidence. `id` is stable for the same input (`pod/shop/api-1`,
@@ -234,6 +235,16 @@ pub struct PodFacts {
     pub node_selector: Vec<String>,
     /// Labels.
     pub labels: BTreeMap<String, String>,
+    /// What the scheduler reserves for it, by resource (`cpu` in millicores, the rest in bytes
+    /// or counts): the containers' requests summed, or the largest init container's if more.
+    #[serde(default)]
+    pub requests: BTreeMap<String, u64>,
+    /// Its tolerations.
+    #[serde(default)]
+    pub tolerations: Vec<Toleration>,
+    /// Required node affinity: any term may match, each term's requirements all must.
+    #[serde(default)]
+    pub node_affinity: Vec<Vec<NodeRequirement>>,
 }
 
 impl PodFacts {
@@ -341,7 +352,8 @@ pub struct RevisionFacts {
     pub pod_fields: BTreeMap<String, String>,
 }
 
-/// A Deployment and its revision history, newest revision last.
+/// A Deployment, StatefulSet or DaemonSet and its revision history (ReplicaSets, or
+/// ControllerRevisions), newest revision last.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct RolloutFacts {
     /// The Deployment.
@@ -370,6 +382,12 @@ pub struct RolloutFacts {
     /// The HorizontalPodAutoscaler that owns its replica count, when one targets it.
     #[serde(default)]
     pub autoscaler: Option<AutoscalerFacts>,
+    /// Whether a rollout is under way, when the workload's status says so directly: a
+    /// StatefulSet's `updateRevision` differs from its `currentRevision` or not every replica is
+    /// updated, a DaemonSet's `updatedNumberScheduled` is below `desiredNumberScheduled`.
+    /// `None` for a Deployment, whose `Progressing` condition says it.
+    #[serde(default)]
+    pub in_progress: Option<bool>,
 }
 
 impl RolloutFacts {
@@ -399,6 +417,19 @@ pub struct NodeFacts {
     /// decides by them which nodes nightshift may touch.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// status.allocatable, by resource (`cpu` in millicores, the rest in bytes or counts).
+    #[serde(default)]
+    pub allocatable: BTreeMap<String, u64>,
+    /// What the pods in evidence bound to it request, summed (same units).
+    #[serde(default)]
+    pub requested: BTreeMap<String, u64>,
+    /// How many pods `requested` counts.
+    #[serde(default)]
+    pub pods_counted: u32,
+    /// In evidence only as a place a Pending pod might go, not because anything in the
+    /// incident runs on it: its own conditions are not findings about the incident.
+    #[serde(default)]
+    pub candidate: bool,
 }
 
 impl NodeFacts {

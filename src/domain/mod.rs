@@ -17,6 +17,7 @@ pub mod policy;
 pub mod quantity;
 pub mod redact;
 pub mod rule;
+pub mod scheduling;
 pub mod scope;
 pub mod signal;
 pub mod taxonomy;

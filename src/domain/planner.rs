@@ -71,6 +71,13 @@ fn rollback(signal: &Signal, diagnosis: &Diagnosis, evidence: &Evidence) -> Resu
     if !blamed {
         return Err("rollback needs a diagnosis that blames the newest rollout".into());
     }
+    if let Some(w) = signal
+        .workload
+        .as_ref()
+        .filter(|w| w.kind == "StatefulSet" || w.kind == "DaemonSet")
+    {
+        return Err(controller_rollback_refusal(w, evidence));
+    }
     let target = deployment(signal)?;
     let rollout = evidence
         .rollouts()
@@ -82,6 +89,32 @@ fn rollback(signal: &Signal, diagnosis: &Diagnosis, evidence: &Evidence) -> Resu
     let mut params = ns_name(target);
     params["to_revision"] = json!(previous.revision.max(1));
     Ok(params)
+}
+
+/// No catalog action rolls back a StatefulSet or DaemonSet: the refusal names the revision a
+/// human would go back to, and how.
+fn controller_rollback_refusal(workload: &ObjectRef, evidence: &Evidence) -> Refusal {
+    let previous = evidence
+        .rollouts()
+        .map(|(_, r)| r)
+        .find(|r| r.deployment.kind == workload.kind && r.deployment.name == workload.name)
+        .and_then(|r| r.previous());
+    let kind = workload.kind.to_lowercase();
+    match previous {
+        Some(p) => format!(
+            "no catalog action rolls back a {}; revision {} (ControllerRevision {}) ran before: kubectl -n {} rollout undo {kind}/{} --to-revision={}",
+            workload.kind,
+            p.revision,
+            p.replica_set,
+            workload.namespace.as_deref().unwrap_or("default"),
+            workload.name,
+            p.revision
+        ),
+        None => format!(
+            "no catalog action rolls back a {}, and no earlier revision is in evidence",
+            workload.kind
+        ),
+    }
 }
 
 /// Suspend the Job's CronJob after repeated failed runs, unless it already is.

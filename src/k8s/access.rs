@@ -61,10 +61,18 @@ pub const GATHERER: &[ApiAccess] = &[
     access("batch", "jobs", "get"),
     access("batch", "jobs", "list"),
     access("batch", "cronjobs", "get"),
+    // A StatefulSet's or DaemonSet's rollout history: the workload, and its ControllerRevisions
+    // by the workload's selector.
+    access("apps", "statefulsets", "get"),
+    access("apps", "daemonsets", "get"),
+    access("apps", "controllerrevisions", "list"),
     // Events about each object, by fieldSelector.
     access("", "events", "list"),
     // The node a pod runs on (or the target node).
     access("", "nodes", "get"),
+    // For a pod waiting for a node: the nodes it might go to (bounded); the pods bound to
+    // nodes are listed with `pods list`, by fieldSelector, bounded.
+    access("", "nodes", "list"),
     // Claims and ConfigMaps the pod references, by name.
     access("", "persistentvolumeclaims", "get"),
     access("", "configmaps", "get"),

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{
+    ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet,
+};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
     ConfigMap, Container, ContainerState as K8sState, ContainerStatus, LimitRange, Node,
@@ -19,6 +21,7 @@ use crate::domain::evidence::{
 };
 use crate::domain::quantity::{parse_cpu, parse_memory};
 use crate::domain::redact;
+use crate::domain::scheduling::{NodeRequirement, Toleration, amount};
 use crate::domain::signal::ObjectRef;
 
 /// The controlling owner reference, if any.
@@ -254,10 +257,12 @@ pub fn pod(pod: &Pod, workload: Option<ObjectRef>) -> PodFacts {
         node: spec.node_name.clone(),
         owner: owner_ref(meta),
         workload,
-        template_hash: meta
-            .labels
-            .as_ref()
-            .and_then(|l| l.get("pod-template-hash").cloned()),
+        // A StatefulSet's or DaemonSet's pods name their ControllerRevision instead.
+        template_hash: meta.labels.as_ref().and_then(|l| {
+            l.get("pod-template-hash")
+                .or_else(|| l.get("controller-revision-hash"))
+                .cloned()
+        }),
         created_at: meta.creation_timestamp.as_ref().map(|t| t.0),
         terminating: meta.deletion_timestamp.is_some(),
         conditions: status
@@ -297,6 +302,114 @@ pub fn pod(pod: &Pod, workload: Option<ObjectRef>) -> PodFacts {
             .map(|(k, v)| format!("{k}={v}"))
             .collect(),
         labels: meta.labels.clone().unwrap_or_default(),
+        requests: pod_requests(&spec),
+        tolerations: tolerations(&spec),
+        node_affinity: required_node_affinity(&spec),
+    }
+}
+
+/// One container's requests (its limits where it requests nothing, as the apiserver defaults
+/// them), normalised by [`amount`].
+fn container_requests(c: &Container) -> BTreeMap<String, u64> {
+    let resources = c.resources.clone().unwrap_or_default();
+    let mut out: BTreeMap<String, u64> = BTreeMap::new();
+    for (source, overwrite) in [(resources.limits, false), (resources.requests, true)] {
+        for (name, q) in source.unwrap_or_default() {
+            if let Some(v) = amount(&name, &q.0)
+                && (overwrite || !out.contains_key(&name))
+            {
+                out.insert(name, v);
+            }
+        }
+    }
+    out
+}
+
+/// What the scheduler reserves for a pod: the app containers' requests summed, each resource
+/// at least the largest init container's, plus the pod overhead.
+pub fn pod_requests(spec: &PodSpec) -> BTreeMap<String, u64> {
+    let mut total: BTreeMap<String, u64> = BTreeMap::new();
+    for c in &spec.containers {
+        for (name, v) in container_requests(c) {
+            *total.entry(name).or_default() += v;
+        }
+    }
+    for c in spec.init_containers.as_deref().unwrap_or_default() {
+        for (name, v) in container_requests(c) {
+            let entry = total.entry(name).or_default();
+            *entry = (*entry).max(v);
+        }
+    }
+    for (name, q) in spec.overhead.clone().unwrap_or_default() {
+        if let Some(v) = amount(&name, &q.0) {
+            *total.entry(name).or_default() += v;
+        }
+    }
+    total
+}
+
+fn tolerations(spec: &PodSpec) -> Vec<Toleration> {
+    spec.tolerations
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(|t| Toleration {
+            key: t.key.clone().unwrap_or_default(),
+            operator: t.operator.clone().unwrap_or_else(|| "Equal".into()),
+            value: t.value.clone().unwrap_or_default(),
+            effect: t.effect.clone().unwrap_or_default(),
+        })
+        .collect()
+}
+
+fn required_node_affinity(spec: &PodSpec) -> Vec<Vec<NodeRequirement>> {
+    let Some(required) = spec
+        .affinity
+        .as_ref()
+        .and_then(|a| a.node_affinity.as_ref())
+        .and_then(|n| {
+            n.required_during_scheduling_ignored_during_execution
+                .as_ref()
+        })
+    else {
+        return Vec::new();
+    };
+    required
+        .node_selector_terms
+        .iter()
+        .map(|term| {
+            let exprs = term.match_expressions.iter().flatten();
+            let fields = term.match_fields.iter().flatten();
+            exprs
+                .chain(fields)
+                .map(|r| NodeRequirement {
+                    key: r.key.clone(),
+                    operator: r.operator.clone(),
+                    values: r.values.clone().unwrap_or_default(),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Adds to `node` what the pods bound to it request, counting those not finished.
+pub fn add_usage(node: &mut NodeFacts, pods: &[Pod]) {
+    for pod in pods {
+        let Some(spec) = &pod.spec else { continue };
+        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+        if spec.node_name.as_deref() != Some(node.name.as_str())
+            || matches!(phase, Some("Succeeded" | "Failed"))
+        {
+            continue;
+        }
+        for (name, v) in pod_requests(spec) {
+            *node.requested.entry(name).or_default() += v;
+        }
+        node.pods_counted += 1;
+    }
+    if node.pods_counted > 0 {
+        node.requested
+            .insert("pods".into(), u64::from(node.pods_counted));
     }
 }
 
@@ -465,6 +578,198 @@ pub fn rollout(
         template,
         gitops: crate::k8s::controls::gitops(deployment),
         autoscaler: None,
+        in_progress: None,
+    }
+}
+
+/// The label a ControllerRevision carries with its template hash.
+const REVISION_HASH_LABEL: &str = "controller.kubernetes.io/hash";
+
+/// Where a StatefulSet or DaemonSet stands, from its status.
+struct ControllerStatus {
+    replicas: i32,
+    updated: i32,
+    ready: i32,
+    available: i32,
+    observed_generation: Option<i64>,
+    in_progress: bool,
+}
+
+/// A StatefulSet and its ControllerRevisions as rollout facts. A rollout is under way while
+/// `updateRevision` differs from `currentRevision` or not every replica is updated.
+pub fn stateful_set_rollout(
+    sts: &StatefulSet,
+    revisions: &[ControllerRevision],
+    pods: &[Pod],
+    history: usize,
+) -> RolloutFacts {
+    let spec = &sts.spec;
+    let status = sts.status.clone().unwrap_or_default();
+    let replicas = spec.replicas.unwrap_or(1);
+    let updated = status.updated_replicas.unwrap_or(0);
+    let moving =
+        status.update_revision.is_some() && status.update_revision != status.current_revision;
+    let state = ControllerStatus {
+        replicas,
+        updated,
+        ready: status.ready_replicas.unwrap_or(0),
+        available: status.available_replicas.unwrap_or(0),
+        observed_generation: status.observed_generation,
+        in_progress: moving || updated < replicas,
+    };
+    let conditions = status
+        .conditions
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| ConditionFacts {
+            kind: c.type_.unwrap_or_default(),
+            status: c.status.unwrap_or_default(),
+            reason: c.reason,
+            message: c.message,
+            since: c.last_transition_time.map(|t| t.0),
+        })
+        .collect();
+    let owner = (&sts.metadata, "StatefulSet", Some(&spec.template));
+    controller_rollout(owner, state, conditions, revisions, pods, history)
+}
+
+/// A DaemonSet and its ControllerRevisions as rollout facts. A rollout is under way while
+/// fewer nodes run the updated pod than should run it.
+pub fn daemon_set_rollout(
+    ds: &DaemonSet,
+    revisions: &[ControllerRevision],
+    pods: &[Pod],
+    history: usize,
+) -> RolloutFacts {
+    let spec = &ds.spec;
+    let status = ds.status.clone().unwrap_or_default();
+    let desired = status.desired_number_scheduled;
+    let updated = status.updated_number_scheduled.unwrap_or(0);
+    let state = ControllerStatus {
+        replicas: desired,
+        updated,
+        ready: status.number_ready,
+        available: status.number_available.unwrap_or(0),
+        observed_generation: status.observed_generation,
+        in_progress: updated < desired,
+    };
+    let conditions = status
+        .conditions
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| ConditionFacts {
+            kind: c.type_.unwrap_or_default(),
+            status: c.status.unwrap_or_default(),
+            reason: c.reason,
+            message: c.message,
+            since: c.last_transition_time.map(|t| t.0),
+        })
+        .collect();
+    let owner = (&ds.metadata, "DaemonSet", Some(&spec.template));
+    controller_rollout(owner, state, conditions, revisions, pods, history)
+}
+
+/// The pod template a ControllerRevision records: its `data` is the patch
+/// `{"spec": {"template": {..., "$patch": "replace"}}}`.
+fn revision_template(cr: &ControllerRevision) -> Option<PodTemplateSpec> {
+    let template = cr.data.0.pointer("/spec/template")?.clone();
+    serde_json::from_value(template).ok()
+}
+
+/// The hash a ControllerRevision stands for: its `controller.kubernetes.io/hash` label, else its
+/// name without the owner's.
+fn revision_hash(cr: &ControllerRevision, owner: &str) -> Option<String> {
+    let label = cr
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(REVISION_HASH_LABEL).cloned());
+    label.or_else(|| {
+        name(&cr.metadata)
+            .strip_prefix(&format!("{owner}-"))
+            .map(str::to_owned)
+    })
+}
+
+/// Whether `pod` runs revision `cr`: its `controller-revision-hash` label is the revision's name
+/// (StatefulSet) or its hash (DaemonSet).
+fn runs_revision(pod: &Pod, cr_name: &str, hash: Option<&str>) -> bool {
+    let label = pod
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get("controller-revision-hash"));
+    label.is_some_and(|l| l == cr_name || Some(l.as_str()) == hash)
+}
+
+fn pod_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+fn controller_rollout(
+    (meta, kind, template): (&ObjectMeta, &str, Option<&PodTemplateSpec>),
+    state: ControllerStatus,
+    conditions: Vec<ConditionFacts>,
+    revisions: &[ControllerRevision],
+    pods: &[Pod],
+    history: usize,
+) -> RolloutFacts {
+    let owner = name(meta);
+    let mut revisions: Vec<RevisionFacts> = revisions
+        .iter()
+        .filter(|cr| owned_by(&cr.metadata, kind, meta))
+        .map(|cr| {
+            let (containers, pod_fields) = template_containers(revision_template(cr).as_ref());
+            let cr_name = name(&cr.metadata);
+            let hash = revision_hash(cr, &owner);
+            let running: Vec<&Pod> = pods
+                .iter()
+                .filter(|p| owned_by(&p.metadata, kind, meta))
+                .filter(|p| runs_revision(p, &cr_name, hash.as_deref()))
+                .collect();
+            RevisionFacts {
+                revision: cr.revision.and_then(|r| u64::try_from(r).ok()).unwrap_or(0),
+                replica_set: cr_name,
+                template_hash: hash,
+                created_at: cr.metadata.creation_timestamp.as_ref().map(|t| t.0),
+                change_cause: cr
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get("kubernetes.io/change-cause").cloned()),
+                replicas: i32::try_from(running.len()).unwrap_or(i32::MAX),
+                ready_replicas: i32::try_from(running.iter().filter(|p| pod_ready(p)).count())
+                    .unwrap_or(i32::MAX),
+                containers,
+                pod_fields,
+            }
+        })
+        .collect();
+    revisions.sort_by_key(|r| (r.revision, r.created_at));
+    let skip = revisions.len().saturating_sub(history.max(2));
+    revisions.drain(..skip);
+    let (template, _) = template_containers(template);
+    RolloutFacts {
+        deployment: ObjectRef {
+            kind: kind.into(),
+            namespace: meta.namespace.clone(),
+            name: owner,
+        },
+        replicas: state.replicas,
+        updated_replicas: state.updated,
+        ready_replicas: state.ready,
+        available_replicas: state.available,
+        generation: meta.generation,
+        observed_generation: state.observed_generation,
+        conditions,
+        revisions,
+        template,
+        gitops: None,
+        autoscaler: None,
+        in_progress: Some(state.in_progress),
     }
 }
 
@@ -501,6 +806,15 @@ pub fn node(node: &Node) -> NodeFacts {
             })
             .collect(),
         labels: node.metadata.labels.clone().unwrap_or_default(),
+        allocatable: status
+            .allocatable
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(name, q)| amount(&name, &q.0).map(|v| (name, v)))
+            .collect(),
+        requested: BTreeMap::new(),
+        pods_counted: 0,
+        candidate: false,
     }
 }
 
@@ -651,3 +965,6 @@ pub fn secret(secret: &Secret) -> ConfigFacts {
         keys,
     }
 }
+
+#[cfg(test)]
+mod tests;

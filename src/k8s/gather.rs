@@ -136,7 +136,20 @@ pub fn gather(
     gather_workload(set, target, workload, spec, &mut evidence);
     for name in &scope.nodes {
         if let Some(node) = find(&set.nodes, None, name) {
-            evidence.push(format!("node/{name}"), Facts::Node(facts::node(node)));
+            let mut facts = facts::node(node);
+            if scope.placing {
+                facts::add_usage(&mut facts, &set.pods);
+            }
+            evidence.push(format!("node/{name}"), Facts::Node(facts));
+        }
+    }
+    // Where a Pending pod might go: each node with what the pods bound to it already request.
+    for name in &scope.candidate_nodes {
+        if let Some(node) = find(&set.nodes, None, name) {
+            let mut facts = facts::node(node);
+            facts.candidate = true;
+            facts::add_usage(&mut facts, &set.pods);
+            evidence.push(format!("node/{name}"), Facts::Node(facts));
         }
     }
     for name in &scope.claims {
@@ -254,6 +267,22 @@ fn gather_workload(
             Facts::rollout(rollout),
         );
     }
+    if let Some(w) = workload.filter(|w| w.kind == "StatefulSet" || w.kind == "DaemonSet") {
+        let revisions = &set.controller_revisions;
+        let history = spec.rollout_history;
+        let rollout = match w.kind.as_str() {
+            "StatefulSet" => find(&set.stateful_sets, ns, &w.name)
+                .map(|s| facts::stateful_set_rollout(s, revisions, &set.pods, history)),
+            _ => find(&set.daemon_sets, ns, &w.name)
+                .map(|d| facts::daemon_set_rollout(d, revisions, &set.pods, history)),
+        };
+        if let Some(rollout) = rollout {
+            evidence.push(
+                format!("rollout/{}/{}", ns.unwrap_or(""), w.name),
+                Facts::rollout(rollout),
+            );
+        }
+    }
     // The target Job first, then the CronJob's other runs by name.
     let mut jobs: Vec<_> = set
         .jobs
@@ -303,11 +332,12 @@ fn gather_events(
             {
                 return false;
             }
-            let quota_event = e.reason.as_deref() == Some("FailedCreate")
-                && same_ns
-                && e.involved_object.kind.as_deref() == Some("ReplicaSet");
+            let failed_create = e.reason.as_deref() == Some("FailedCreate") && same_ns;
+            let quota_event =
+                failed_create && e.involved_object.kind.as_deref() == Some("ReplicaSet");
             (about.contains(&key) && same_ns)
                 || (quota_event && about.iter().any(|(k, _)| k == "Deployment"))
+                || (failed_create && refused_by_a_quota_in(about, &e.message))
         })
         .collect();
     // Newest first, ties by name, so the order never depends on how the events were listed.
@@ -332,6 +362,18 @@ fn gather_events(
             evidence.push(id, Facts::Event(events::facts(e)));
         }
     }
+}
+
+/// Whether a controller's `FailedCreate` message says a ResourceQuota the evidence is about
+/// refused the pod (`... is forbidden: exceeded quota: compute, requested: ...`): for an alert
+/// about a quota, the workloads it blocks.
+fn refused_by_a_quota_in(about: &BTreeSet<(String, String)>, message: &Option<String>) -> bool {
+    let Some(message) = message.as_deref() else {
+        return false;
+    };
+    about.iter().any(|(kind, name)| {
+        kind == "ResourceQuota" && message.contains(&format!("exceeded quota: {name},"))
+    })
 }
 
 fn gather_logs(pod: &Pod, spec: &EvidenceSpec, logs: &LogSet, evidence: &mut Evidence) {

@@ -2,7 +2,9 @@
 //! `kind: List`), parsed into typed k8s-openapi values. Used by `replay` for fixtures and by the
 //! simulated cluster; the live gatherers fill the same set from the apiserver.
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{
+    ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet,
+};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
@@ -47,7 +49,13 @@ pub struct ObjectSet {
     pub autoscalers: Vec<HorizontalPodAutoscaler>,
     /// PodDisruptionBudgets (`policy/v1`).
     pub disruption_budgets: Vec<PodDisruptionBudget>,
-    /// Kinds seen but not read (Service, StatefulSet...), for the record.
+    /// StatefulSets.
+    pub stateful_sets: Vec<StatefulSet>,
+    /// DaemonSets.
+    pub daemon_sets: Vec<DaemonSet>,
+    /// ControllerRevisions: the template history of StatefulSets and DaemonSets.
+    pub controller_revisions: Vec<ControllerRevision>,
+    /// Kinds seen but not read (Service, Ingress...), for the record.
     pub ignored: Vec<String>,
 }
 
@@ -162,6 +170,9 @@ impl ObjectSet {
             // autoscaling/v1 has the same scaleTargetRef, bounds and replica status.
             "HorizontalPodAutoscaler" => self.autoscalers.push(typed(value).map_err(fail)?),
             "PodDisruptionBudget" => self.disruption_budgets.push(typed(value).map_err(fail)?),
+            "StatefulSet" => self.stateful_sets.push(typed(value).map_err(fail)?),
+            "DaemonSet" => self.daemon_sets.push(typed(value).map_err(fail)?),
+            "ControllerRevision" => self.controller_revisions.push(typed(value).map_err(fail)?),
             other => self.ignored.push(format!("{other}/{name}")),
         }
         Ok(())
@@ -184,6 +195,9 @@ impl ObjectSet {
             + self.namespaces.len()
             + self.autoscalers.len()
             + self.disruption_budgets.len()
+            + self.stateful_sets.len()
+            + self.daemon_sets.len()
+            + self.controller_revisions.len()
     }
 
     /// Whether the set holds nothing.

@@ -17,6 +17,10 @@ use crate::k8s::objects::{ObjectSet, find};
 pub const MAX_SIBLINGS: usize = 4;
 /// Logs are read for at most this many pods: the first in scope order that have any.
 pub const MAX_LOGGED_PODS: usize = 2;
+/// At most this many nodes are weighed as places for a Pending pod to go.
+pub const MAX_CANDIDATE_NODES: usize = 100;
+/// At most this many pods bound to nodes are read to learn what the nodes have left.
+pub const MAX_BOUND_PODS: u32 = 1000;
 
 /// What the evidence about one target covers.
 #[derive(Debug, Clone, Default)]
@@ -32,6 +36,22 @@ pub struct Scope<'a> {
     pub claims: BTreeSet<String>,
     /// `(kind, name)` of ConfigMaps and Secrets the pods reference.
     pub config_refs: BTreeSet<(String, String)>,
+    /// Whether a pod in scope waits for a node (Pending, not bound): then every node is a
+    /// place it might go, and the gatherer weighs them (at most [`MAX_CANDIDATE_NODES`]).
+    pub placing: bool,
+    /// The nodes of the set weighed for it, besides [`Scope::nodes`], by name.
+    pub candidate_nodes: BTreeSet<String>,
+}
+
+/// Whether a pod waits for the scheduler: Pending, bound to no node, not being deleted.
+pub fn waits_for_node(pod: &Pod) -> bool {
+    let pending = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Pending");
+    let bound = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_name.as_ref())
+        .is_some();
+    pending && !bound && pod.metadata.deletion_timestamp.is_none()
 }
 
 /// The scope of the evidence about `target` in `set`.
@@ -81,6 +101,18 @@ pub fn scope<'a>(
             .insert(("PersistentVolumeClaim".into(), name.clone()));
     }
     add_workload_objects(set, target, workload, spec, &mut scope.about);
+    scope.placing = scope.pods.iter().any(|p| waits_for_node(p));
+    if scope.placing {
+        let mut names: Vec<String> = set
+            .nodes
+            .iter()
+            .filter_map(|n| n.metadata.name.clone())
+            .filter(|n| !scope.nodes.contains(n))
+            .collect();
+        names.sort();
+        names.truncate(MAX_CANDIDATE_NODES);
+        scope.candidate_nodes = names.into_iter().collect();
+    }
     scope
 }
 

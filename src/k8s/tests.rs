@@ -191,6 +191,19 @@ fn a_container_not_yet_ready_is_looked_at_again_when_its_start_up_time_is_over()
 }
 
 #[test]
+fn a_pending_pod_no_scheduler_has_looked_at_is_raised_once_it_has_waited_ten_minutes() {
+    let waiting = pod("  phase: Pending\n");
+    let early: Timestamp = "2026-11-20T02:05:00Z".parse().expect("ts");
+    assert!(detect::pod(&waiting, None, early).is_empty());
+    let at = detect::pod_recheck_at(&waiting, early).expect("a time to look again");
+    let signals = detect::pod(&waiting, None, at);
+    assert_eq!(signals.len(), 1);
+    assert_eq!(signals[0].reason, "FailedScheduling");
+    assert_eq!(signals[0].message, None);
+    assert_eq!(reasons(&waiting), vec!["FailedScheduling"]);
+}
+
+#[test]
 fn a_pending_pod_is_looked_at_again_when_it_would_count_as_stuck() {
     let pending = pod(
         "  phase: Pending\n  conditions: [{type: PodScheduled, status: 'True'}, {type: Initialized, status: 'False'}]\n  initContainerStatuses: [{name: wait, image: busybox, imageID: '', ready: false, restartCount: 0, state: {running: {startedAt: '2026-11-20T02:00:01Z'}}}]\n  containerStatuses: [{name: api, image: x, imageID: '', ready: false, restartCount: 0, state: {waiting: {reason: PodInitializing}}}]\n",

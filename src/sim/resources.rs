@@ -157,6 +157,39 @@ pub static RESOURCES: &[ResourceType] = &[
         ),
         true,
     ),
+    // Stored as written: no controller of the simulated cluster rolls them out (their status and
+    // ControllerRevisions are what a scenario or test writes), but the gatherer and kubectl read
+    // them as from a real apiserver.
+    workload(
+        rt(
+            "apps",
+            "statefulsets",
+            "statefulset",
+            "StatefulSet",
+            true,
+            &["sts"],
+        ),
+        false,
+    ),
+    workload(
+        rt(
+            "apps",
+            "daemonsets",
+            "daemonset",
+            "DaemonSet",
+            true,
+            &["ds"],
+        ),
+        false,
+    ),
+    rt(
+        "apps",
+        "controllerrevisions",
+        "controllerrevision",
+        "ControllerRevision",
+        true,
+        NONE,
+    ),
     workload(rt("batch", "jobs", "job", "Job", true, NONE), false),
     workload(
         rt("batch", "cronjobs", "cronjob", "CronJob", true, &["cj"]),

@@ -15,7 +15,7 @@ Exception in thread \"main\" java.lang.IllegalStateException: DEPLOY_ENV is not 
 
 fn owner(kind: &str, name: &str, uid: &str) -> Value {
     let api = match kind {
-        "ReplicaSet" | "Deployment" => "apps/v1",
+        "ReplicaSet" | "Deployment" | "StatefulSet" | "ControllerRevision" => "apps/v1",
         _ => "batch/v1",
     };
     json!([{"apiVersion": api, "kind": kind, "name": name, "uid": uid, "controller": true}])
@@ -188,4 +188,51 @@ pub fn stateful_pod(name: &str) -> Value {
         "status": {"phase": "Running",
             "containerStatuses": [{"name": "api", "image": "postgres:16", "imageID": "", "ready": true,
                 "restartCount": 0, "state": {"running": {}}}]}})
+}
+
+/// A pod of no workload that asks for a GPU and waits for a node: no scheduler has looked at it.
+pub fn gpu_pending_pod() -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "trainer-0", "namespace": "shop"},
+        "spec": {"containers": [{"name": "api", "image": "trainer:1",
+            "resources": {"requests": {"cpu": "2", "nvidia.com/gpu": "1"},
+                          "limits": {"nvidia.com/gpu": "1"}}}]},
+        "status": {"phase": "Pending"}})
+}
+
+/// A Ready worker with 4 CPUs and no GPU.
+pub fn worker(name: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
+        "spec": {},
+        "status": {"allocatable": {"cpu": "4", "memory": "16Gi", "pods": "110"},
+            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]}})
+}
+
+/// The StatefulSet `db`, mid-rollout from revision 1 to 2.
+pub fn stateful_set() -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "db", "namespace": "shop", "uid": "sts-1"},
+        "spec": {"replicas": 2, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+            "template": {"metadata": {"labels": {"app": "db"}},
+                "spec": {"containers": [{"name": "api", "image": "postgres:16"}]}}},
+        "status": {"replicas": 2, "readyReplicas": 2, "updatedReplicas": 2,
+            "currentRevision": "db-6d4f7b9c8", "updateRevision": "db-6d4f7b9c8"}})
+}
+
+/// A ControllerRevision of `owner` (uid `owner_uid`) recording `image`.
+pub fn controller_revision(
+    owner: &str,
+    owner_uid: &str,
+    hash: &str,
+    revision: i64,
+    image: &str,
+) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "ControllerRevision",
+        "metadata": {"name": format!("{owner}-{hash}"), "namespace": "shop",
+            "labels": {"app": owner, "controller.kubernetes.io/hash": hash},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": owner,
+                "uid": owner_uid, "controller": true}]},
+        "revision": revision,
+        "data": {"spec": {"template": {"$patch": "replace", "metadata": {"labels": {"app": owner}},
+            "spec": {"containers": [{"name": "api", "image": image}]}}}}})
 }

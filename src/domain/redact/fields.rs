@@ -193,6 +193,10 @@ fn pod_facts(pod: &mut PodFacts) {
         image_pull_secrets: _,
         node_selector: _,
         labels,
+        // Quantities, and keys and values an admin's taints and labels define.
+        requests: _,
+        tolerations: _,
+        node_affinity: _,
     } = pod;
     optional(reason);
     optional(message);
@@ -289,6 +293,7 @@ fn rollout_facts(rollout: &mut RolloutFacts) {
         // guards read; masking would change their answer.
         gitops: _,
         autoscaler: _,
+        in_progress: _,
     } = rollout;
     conditions(rollout_conditions);
     revisions.iter_mut().for_each(revision);
@@ -304,6 +309,10 @@ fn node_facts(node: &mut NodeFacts) {
         // Label keys and values are what node policy judges (control-plane roles, the node
         // selector): masking would change its answer, and admins, not workloads, write them.
         labels: _,
+        allocatable: _,
+        requested: _,
+        pods_counted: _,
+        candidate: _,
     } = node;
     conditions(node_conditions);
     taints.iter_mut().for_each(in_place);

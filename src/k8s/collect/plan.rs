@@ -4,7 +4,9 @@
 //! ConfigMaps, and the namespace's quotas and limit ranges; last, what else controls the
 //! workload (a HorizontalPodAutoscaler of a Deployment, PodDisruptionBudgets).
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{
+    ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet,
+};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
@@ -21,7 +23,7 @@ use crate::domain::playbook::EvidenceSpec;
 use crate::k8s::facts::controller;
 use crate::k8s::gather::{NODE_EVENTS_NAMESPACE, workload_of};
 use crate::k8s::objects::find;
-use crate::k8s::scope::scope;
+use crate::k8s::scope::{MAX_BOUND_PODS, MAX_CANDIDATE_NODES, scope};
 
 /// Runs every step; stops early only when the caller's timeout drops it.
 pub(super) async fn run(f: &mut Fetch, spec: &EvidenceSpec) {
@@ -34,10 +36,15 @@ pub(super) async fn run(f: &mut Fetch, spec: &EvidenceSpec) {
     history(f).await;
     f.stage = "pods";
     pods(f).await;
+    f.stage = "nodes a Pending pod might go to";
+    placement(f, spec).await;
     let needs = Needs::of(f, spec);
     f.stage = "events";
     for (kind, name) in &needs.about {
         events(f, kind, name).await;
+    }
+    if f.target.kind == "ResourceQuota" {
+        refused_creations(f).await;
     }
     f.stage = "logs";
     logs::read(f, &needs.logged, spec).await;
@@ -107,6 +114,8 @@ async fn ensure(f: &mut Fetch, kind: &str, name: &str) {
         "Pod" => namespaced!(Pod, pods),
         "ReplicaSet" => namespaced!(ReplicaSet, replica_sets),
         "Deployment" => namespaced!(Deployment, deployments),
+        "StatefulSet" => namespaced!(StatefulSet, stateful_sets),
+        "DaemonSet" => namespaced!(DaemonSet, daemon_sets),
         "Job" => namespaced!(Job, jobs),
         "CronJob" => namespaced!(CronJob, cron_jobs),
         "PersistentVolumeClaim" => namespaced!(PersistentVolumeClaim, claims),
@@ -162,7 +171,9 @@ fn selector_of(selector: &LabelSelector) -> Option<String> {
         .map(|s| s.to_string())
 }
 
-/// A Deployment's ReplicaSets (rollout history), or a CronJob's Jobs (its recent runs).
+/// A Deployment's ReplicaSets or a StatefulSet's or DaemonSet's ControllerRevisions (rollout
+/// history, by the workload's selector, kept when it controls them), or a CronJob's Jobs (its
+/// recent runs).
 async fn history(f: &mut Fetch) {
     let (Some(ns), Some(w)) = (f.namespace(), f.workload.clone()) else {
         return;
@@ -176,6 +187,24 @@ async fn history(f: &mut Fetch) {
             let params = ListParams::default().labels(&selector).limit(limit);
             for rs in f.list(f.namespaced::<ReplicaSet>(&ns), params).await {
                 upsert(&mut f.set.replica_sets, rs);
+            }
+        }
+        "StatefulSet" | "DaemonSet" => {
+            let selector = match w.kind.as_str() {
+                "StatefulSet" => find(&f.set.stateful_sets, Some(&ns), &w.name)
+                    .and_then(|s| selector_of(&s.spec.selector)),
+                _ => find(&f.set.daemon_sets, Some(&ns), &w.name)
+                    .and_then(|d| selector_of(&d.spec.selector)),
+            };
+            let Some(selector) = selector else { return };
+            let params = ListParams::default().labels(&selector).limit(limit);
+            let api = f.namespaced::<ControllerRevision>(&ns);
+            for revision in f.list(api, params).await {
+                let owned = controller(&revision.metadata)
+                    .is_some_and(|o| o.kind == w.kind && o.name == w.name);
+                if owned {
+                    upsert(&mut f.set.controller_revisions, revision);
+                }
             }
         }
         "CronJob" => {
@@ -214,6 +243,24 @@ async fn pods(f: &mut Fetch) {
     }
 }
 
+/// For a pod waiting for a node: the nodes (bounded), and the pods bound to nodes (bounded), so
+/// the diagnoser can weigh the pod's requests, selector, affinity and tolerations against what
+/// each node has left, as the scheduler does.
+async fn placement(f: &mut Fetch, spec: &EvidenceSpec) {
+    if !scope(&f.set, &f.target, f.workload.as_ref(), spec).placing {
+        return;
+    }
+    let params = ListParams::default().limit(MAX_CANDIDATE_NODES as u32);
+    for node in f.list(f.cluster::<Node>(), params).await {
+        upsert(&mut f.set.nodes, node);
+    }
+    let bound = "spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed";
+    let params = ListParams::default().fields(bound).limit(MAX_BOUND_PODS);
+    for pod in f.list(f.cluster::<Pod>(), params).await {
+        upsert(&mut f.set.pods, pod);
+    }
+}
+
 /// Labels that differ between pods of one StatefulSet or DaemonSet.
 const PER_POD_LABELS: &[&str] = &[
     "statefulset.kubernetes.io/pod-name",
@@ -223,8 +270,8 @@ const PER_POD_LABELS: &[&str] = &[
     "pod-template-hash",
 ];
 
-/// The pod selector of the target Job, else of the workload (Deployment, ReplicaSet, Job);
-/// for a workload nightshift does not read (StatefulSet, DaemonSet), the target pod's labels
+/// The pod selector of the target Job, else of the workload (Deployment, ReplicaSet, Job,
+/// StatefulSet, DaemonSet); for a workload that could not be read, the target pod's labels
 /// without those that differ per pod. The pure gatherer keeps only pods of the same owner.
 fn owner_selector(f: &Fetch, ns: &str) -> Option<String> {
     let set = &f.set;
@@ -253,6 +300,18 @@ fn owner_selector(f: &Fetch, ns: &str) -> Option<String> {
                 .clone(),
         ),
         "Job" => job(&w.name),
+        "StatefulSet" if find(&set.stateful_sets, Some(ns), &w.name).is_some() => Some(
+            find(&set.stateful_sets, Some(ns), &w.name)?
+                .spec
+                .selector
+                .clone(),
+        ),
+        "DaemonSet" if find(&set.daemon_sets, Some(ns), &w.name).is_some() => Some(
+            find(&set.daemon_sets, Some(ns), &w.name)?
+                .spec
+                .selector
+                .clone(),
+        ),
         _ if f.target.kind == "Pod" => {
             let pod = find(&set.pods, Some(ns), &f.target.name)?;
             let labels = pod.metadata.labels.clone().unwrap_or_default();
@@ -283,6 +342,19 @@ async fn events(f: &mut Fetch, kind: &str, name: &str) {
         None => f.cluster::<Event>(),
     };
     for event in f.list(api, params).await {
+        upsert(&mut f.set.events, event);
+    }
+}
+
+/// For a target ResourceQuota (a quota alert): the namespace's `FailedCreate` events, by
+/// `fieldSelector`, bounded; the pure gatherer keeps those that name the quota, which say what
+/// workloads it blocks.
+async fn refused_creations(f: &mut Fetch) {
+    let Some(ns) = f.namespace() else { return };
+    let params = ListParams::default()
+        .fields("reason=FailedCreate")
+        .limit(f.limits.max_events_per_object);
+    for event in f.list(f.namespaced::<Event>(&ns), params).await {
         upsert(&mut f.set.events, event);
     }
 }

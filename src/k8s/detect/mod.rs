@@ -165,6 +165,8 @@ fn pod_signals(
     out.append(&mut waiting);
     if let Some(c) = facts.condition("PodScheduled").filter(|c| !c.is_true()) {
         out.push(base("FailedScheduling", c.message.clone()));
+    } else if never_looked_at(facts, now) {
+        out.push(base("FailedScheduling", None));
     }
     out.extend(stuck_pending(facts, now).map(|(reason, container)| {
         let mut s = base(reason, None);
@@ -176,6 +178,19 @@ fn pod_signals(
     }
     out.append(&mut not_ready);
     out
+}
+
+/// Whether a Pending pod is bound to no node and, after [`STUCK_AFTER`], no scheduler has even
+/// recorded a PodScheduled condition on it (its `schedulerName` runs nowhere, or the scheduler
+/// is down): the evidence, not the scheduler, must say where it could go.
+fn never_looked_at(pod: &PodFacts, now: Timestamp) -> bool {
+    pod.phase.as_deref() == Some("Pending")
+        && pod.node.is_none()
+        && !pod.terminating
+        && pod.condition("PodScheduled").is_none()
+        && pod
+            .created_at
+            .is_some_and(|t| now.duration_since(t) > STUCK_AFTER)
 }
 
 /// How long a pod may stay Pending, scheduled, before it is stuck.
@@ -246,9 +261,10 @@ fn recheck_at(facts: &PodFacts, now: Timestamp) -> Option<Timestamp> {
         _ => None,
     });
     let scheduled = facts.condition("PodScheduled").is_some_and(|c| c.is_true());
+    let unlooked = facts.node.is_none() && facts.condition("PodScheduled").is_none();
     let pending = facts
         .created_at
-        .filter(|_| facts.phase.as_deref() == Some("Pending") && scheduled)
+        .filter(|_| facts.phase.as_deref() == Some("Pending") && (scheduled || unlooked))
         // stuck_pending wants strictly more than STUCK_AFTER.
         .and_then(|at| {
             at.checked_add(STUCK_AFTER + jiff::SignedDuration::from_secs(1))
