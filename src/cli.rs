@@ -275,9 +275,13 @@ pub struct AnswerArgs {
     /// approve, so that a plan changed after you looked cannot run on your approval.
     #[arg(long)]
     pub plan: Option<String>,
-    /// Who is answering (recorded in the audit log).
-    #[arg(long = "as", env = "USER", default_value = "unknown")]
-    pub actor: String,
+    /// Who is answering: checked against the `approvers:` rules like a link's approver.
+    /// Without it you answer as the operator on the store's machine ($USER), unchecked.
+    #[arg(long = "as")]
+    pub actor: Option<String>,
+    /// Why (recorded in the audit log).
+    #[arg(long)]
+    pub reason: Option<String>,
     /// The store.
     #[command(flatten)]
     pub store: StoreArg,

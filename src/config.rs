@@ -31,6 +31,13 @@ pub struct Settings {
     pub engine: EngineSettings,
     /// The HTTP front door: listener, authentication, body limit.
     pub http: HttpSettings,
+    /// Where links in pages point (`https://nightshift.example.org`); without it pages carry
+    /// no approve / deny links.
+    pub public_url: Option<String>,
+    /// Approve / deny links: key file and how long a link stays usable.
+    pub links: crate::links::LinkSettings,
+    /// Who may approve what, and from which risk two distinct approvers are needed.
+    pub approvers: crate::domain::approvers::ApproverPolicy,
 }
 
 impl Default for Settings {
@@ -43,6 +50,9 @@ impl Default for Settings {
             watch: NamespaceScope::default(),
             engine: EngineSettings::default(),
             http: HttpSettings::default(),
+            public_url: None,
+            links: crate::links::LinkSettings::default(),
+            approvers: crate::domain::approvers::ApproverPolicy::default(),
         }
     }
 }
@@ -70,6 +80,14 @@ impl Settings {
 
     fn validate(&self) -> Result<(), String> {
         self.http.validate()?;
+        self.links.validate()?;
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(format!(
+                "public_url: {url:?} must start with https:// (or http:// for local use)"
+            ));
+        }
         if self.engine.poll_millis < 10 {
             return Err(format!(
                 "engine.poll_millis: {} is too small (at least 10)",
