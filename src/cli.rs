@@ -136,6 +136,17 @@ pub enum Command {
         /// alerts; alerts/s and p50/p99 per request).
         #[arg(long)]
         webhook: bool,
+        /// Measure link POST → executor start instead (approval links over loopback, SQLite,
+        /// the engine polling every --poll-millis); CASES names the fixture (default: the
+        /// payments-api bad deploy).
+        #[arg(long)]
+        approve: bool,
+        /// With --approve: approvals to measure.
+        #[arg(long, default_value_t = 200)]
+        approvals: usize,
+        /// With --approve: the engine's approval poll interval (engine.poll_millis).
+        #[arg(long, default_value_t = 1000)]
+        poll_millis: u64,
         /// With --webhook: requests per group size.
         #[arg(long, default_value_t = 2000)]
         requests: usize,

@@ -190,10 +190,23 @@ pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
             pods,
             changes,
             rss_pods,
+            approve,
+            approvals,
+            poll_millis,
             dirs,
         } => {
             let (rules_dir, playbooks_dir) = rule_dirs(&dirs, &settings)?;
             let rules = RuleSet::load_from(rules_dir.as_deref(), playbooks_dir.as_deref())?;
+            if approve {
+                let case = cases.first().cloned().unwrap_or_else(|| {
+                    "fixtures/incidents/payments-api-missing-deploy-env-after-v2-3-1".into()
+                });
+                let report =
+                    crate::bench::approve::latency(case.as_ref(), rules, approvals, poll_millis)
+                        .await?;
+                print!("{report}");
+                return Ok(ExitCode::SUCCESS);
+            }
             if webhook {
                 print!(
                     "{}",
