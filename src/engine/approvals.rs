@@ -40,13 +40,13 @@ impl Engine {
                 .iter()
                 .find(|a| a.plan_hash == plan.hash && a.decision == Decision::Expired);
             let required = self.parts().settings.approvers.required(plan.plan.risk);
-            let outcome = if let Some(a) = denied {
+            let outcome = if let Some(a) = expired {
+                let why = "the approval request expired";
+                self.moved(&incident.id, IncidentState::Expired, &a.actor, why)
+                    .await
+            } else if let Some(a) = denied {
                 let why = format!("denied by {}", a.actor);
                 self.moved(&incident.id, IncidentState::Denied, &a.actor, &why)
-                    .await
-            } else if let Some(a) = expired {
-                let why = format!("the approval request expired ({})", a.actor);
-                self.moved(&incident.id, IncidentState::Expired, &a.actor, &why)
                     .await
             } else if decisions.is_empty() {
                 if now >= record.updated_at + self.approval_validity(&incident) {
@@ -95,8 +95,8 @@ impl Engine {
         Ok(())
     }
 
-    /// The human decisions (approvals and denials) recorded on the plan with `hash`, oldest
-    /// first, each valid for the playbook's approval timeout from when it was given.
+    /// The decisions recorded on the plan with `hash`, oldest first, each valid for the
+    /// playbook's approval timeout from when it was given; an expiry counts as a denial.
     pub(super) fn decisions_on(
         &self,
         record: &IncidentRecord,
@@ -108,19 +108,19 @@ impl Engine {
             .approvals
             .iter()
             .filter(|a| a.plan_hash == hash)
-            .filter_map(|a| {
+            .map(|a| {
+                // An expired request refuses the plan as a denial does.
                 let decision = match a.decision {
                     Decision::Approved => Answer::Approved,
-                    Decision::Denied => Answer::Denied,
-                    Decision::Expired => return None,
+                    Decision::Denied | Decision::Expired => Answer::Denied,
                 };
-                Some(Approval {
+                Approval {
                     plan_hash: a.plan_hash.clone(),
                     decision,
                     actor: a.actor.clone(),
                     at: a.at,
                     expires_at: a.at + validity,
-                })
+                }
             })
             .collect()
     }
