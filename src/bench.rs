@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::time::Instant;
 
+pub mod approve;
 pub mod detect;
 pub mod webhook;
 

@@ -136,6 +136,17 @@ pub enum Command {
         /// alerts; alerts/s and p50/p99 per request).
         #[arg(long)]
         webhook: bool,
+        /// Measure link POST → executor start instead (approval links over loopback, SQLite,
+        /// the engine polling every --poll-millis); CASES names the fixture (default: the
+        /// payments-api bad deploy).
+        #[arg(long)]
+        approve: bool,
+        /// With --approve: approvals to measure.
+        #[arg(long, default_value_t = 200)]
+        approvals: usize,
+        /// With --approve: the engine's approval poll interval (engine.poll_millis).
+        #[arg(long, default_value_t = 1000)]
+        poll_millis: u64,
         /// With --webhook: requests per group size.
         #[arg(long, default_value_t = 2000)]
         requests: usize,
@@ -275,9 +286,13 @@ pub struct AnswerArgs {
     /// approve, so that a plan changed after you looked cannot run on your approval.
     #[arg(long)]
     pub plan: Option<String>,
-    /// Who is answering (recorded in the audit log).
-    #[arg(long = "as", env = "USER", default_value = "unknown")]
-    pub actor: String,
+    /// Who is answering: checked against the `approvers:` rules like a link's approver.
+    /// Without it you answer as the operator on the store's machine ($USER), unchecked.
+    #[arg(long = "as")]
+    pub actor: Option<String>,
+    /// Why (recorded in the audit log).
+    #[arg(long)]
+    pub reason: Option<String>,
     /// The store.
     #[command(flatten)]
     pub store: StoreArg,

@@ -88,6 +88,7 @@ pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
                 .await?
                 .with_context(|| format!("no incident {id}"))?;
             writeln!(stdout, "{}", serde_json::to_string_pretty(&record)?)?;
+            print_links(&record, &store, &settings)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Incidents {
@@ -189,10 +190,23 @@ pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
             pods,
             changes,
             rss_pods,
+            approve,
+            approvals,
+            poll_millis,
             dirs,
         } => {
             let (rules_dir, playbooks_dir) = rule_dirs(&dirs, &settings)?;
             let rules = RuleSet::load_from(rules_dir.as_deref(), playbooks_dir.as_deref())?;
+            if approve {
+                let case = cases.first().cloned().unwrap_or_else(|| {
+                    "fixtures/incidents/payments-api-missing-deploy-env-after-v2-3-1".into()
+                });
+                let report =
+                    crate::bench::approve::latency(case.as_ref(), rules, approvals, poll_millis)
+                        .await?;
+                print!("{report}");
+                return Ok(ExitCode::SUCCESS);
+            }
             if webhook {
                 print!(
                     "{}",
@@ -334,16 +348,40 @@ async fn answer(
 ) -> Result<ExitCode> {
     let store = connect(args.store.store, settings).await?;
     let now = jiff::Timestamp::now();
-    let plan = args.plan.as_deref();
-    let answered =
-        crate::approval::answer(&store, &args.id, plan, decision, &args.actor, now).await?;
+    let operator = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let (actor, checked) = match &args.actor {
+        Some(actor) if actor.trim().is_empty() => anyhow::bail!("--as: give a user name"),
+        Some(actor) => (actor.trim().to_owned(), true),
+        None => (operator, false),
+    };
+    let request = crate::approval::Request {
+        id: &args.id,
+        plan_hash: args.plan.as_deref(),
+        decision,
+        actor: &actor,
+        groups: &[],
+        checked,
+        reason: args
+            .reason
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty()),
+        nonce: None,
+        via: "cli",
+    };
+    let answered = crate::approval::answer_with(&store, &settings.approvers, &request, now).await?;
     match answered {
         crate::approval::Answered::Recorded(hash) => writeln!(
             out,
-            "{} {} plan {hash} as {}",
+            "{} {} plan {hash} as {actor}",
             args.id,
             decision.as_str(),
-            args.actor
+        )?,
+        crate::approval::Answered::Awaiting { hash, have, need } => writeln!(
+            out,
+            "{} approval of plan {hash} recorded as {actor}: {have} of {need} distinct approvers; \
+             it runs once another approver approves it",
+            args.id,
         )?,
         crate::approval::Answered::AlreadyDecided { hash, actor, at } => writeln!(
             out,
@@ -351,8 +389,39 @@ async fn answer(
             args.id,
             decision.as_str(),
         )?,
+        crate::approval::Answered::LinkUsed { actor, at, .. } => writeln!(
+            out,
+            "{} that link was already used by {actor} at {at}; nothing recorded",
+            args.id,
+        )?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// For an incident awaiting approval, with `public_url` set: its approve and deny links, on
+/// stderr (stdout stays the record's JSON).
+fn print_links(
+    record: &crate::store::IncidentRecord,
+    store: &Store,
+    settings: &Settings,
+) -> Result<()> {
+    let (Some(public_url), Some(plan)) = (&settings.public_url, record.plans.last()) else {
+        return Ok(());
+    };
+    if record.incident.state != crate::domain::incident::IncidentState::AwaitingApproval {
+        return Ok(());
+    }
+    let (keys, _) = crate::links::keys::load(
+        |k| std::env::var(k).ok(),
+        settings.links.key_file.as_deref(),
+        store,
+    )
+    .map_err(|e| anyhow::anyhow!("approval links: {e}"))?;
+    let signer = crate::links::LinkSigner::new(keys, public_url, settings.links.valid_for);
+    let id = &record.incident.id;
+    eprintln!("approve: {}", signer.approve_url(id, &plan.hash));
+    eprintln!("deny:    {}", signer.deny_url(id, &plan.hash));
+    Ok(())
 }
 
 async fn connect(flag: Option<String>, settings: &Settings) -> Result<Store> {

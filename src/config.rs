@@ -34,6 +34,13 @@ pub struct Settings {
     pub http: HttpSettings,
     /// Metrics as evidence: the Prometheus the playbooks' queries run against, or pod scrapes.
     pub prometheus: PrometheusSettings,
+    /// Where links in pages point (`https://nightshift.example.org`); without it pages carry
+    /// no approve / deny links.
+    pub public_url: Option<String>,
+    /// Approve / deny links: key file and how long a link stays usable.
+    pub links: crate::links::LinkSettings,
+    /// Who may approve what, and from which risk two distinct approvers are needed.
+    pub approvers: crate::domain::approvers::ApproverPolicy,
 }
 
 impl Default for Settings {
@@ -47,6 +54,9 @@ impl Default for Settings {
             engine: EngineSettings::default(),
             http: HttpSettings::default(),
             prometheus: PrometheusSettings::default(),
+            public_url: None,
+            links: crate::links::LinkSettings::default(),
+            approvers: crate::domain::approvers::ApproverPolicy::default(),
         }
     }
 }
@@ -75,6 +85,14 @@ impl Settings {
     fn validate(&self) -> Result<(), String> {
         self.http.validate()?;
         self.prometheus.validate()?;
+        self.links.validate()?;
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(format!(
+                "public_url: {url:?} must start with https:// (or http:// for local use)"
+            ));
+        }
         if self.engine.poll_millis < 10 {
             return Err(format!(
                 "engine.poll_millis: {} is too small (at least 10)",

@@ -137,7 +137,10 @@ impl Daemon {
             executor: Executor::new(self.client.clone()),
             gatherer: self.gatherer,
             verifier: self.verifier,
-            settings: settings.engine.clone(),
+            settings: crate::engine::EngineSettings {
+                approvers: settings.approvers.clone(),
+                ..settings.engine.clone()
+            },
             clock: crate::engine::system_clock(),
             metrics: metrics.clone(),
         });
@@ -219,8 +222,21 @@ async fn front_door(
     } else {
         tracing::info!("{}", auth.describe());
     }
+    let auth = Arc::new(auth);
+    let (keys, source) = crate::links::keys::load(
+        |k| std::env::var(k).ok(),
+        settings.links.key_file.as_deref(),
+        engine.store(),
+    )
+    .map_err(|e| anyhow::anyhow!("approval links: {e}"))?;
+    tracing::info!(key = keys.signing_id(), "approval link keys {source}");
+    let links = crate::links::http::router(crate::links::http::Links::new(
+        engine.store().clone(),
+        keys,
+        settings.approvers.clone(),
+    ));
     let app = crate::http::app(crate::http::Parts {
-        auth: Arc::new(auth),
+        auth: auth.clone(),
         max_body_bytes: settings.http.max_body_bytes,
         health,
         webhooks: Webhooks {
@@ -229,6 +245,7 @@ async fn front_door(
         },
         investigator: Some(investigator.clone()),
     });
+    let app = crate::http::with_links(app, links, auth, settings.http.max_body_bytes);
     let (bound, task) = crate::http::serve(addr, app, stop).await?;
     tracing::info!(%bound, "HTTP front door listening");
     Ok(task)

@@ -54,6 +54,14 @@ pub enum Refusal {
     /// The approval expired before execution.
     #[error("the approval expired at {0}")]
     Expired(Timestamp),
+    /// The plan needs more distinct approvers than have approved it (two-person rule).
+    #[error("the plan needs {need} distinct approvers and has {have}")]
+    TooFewApprovers {
+        /// Distinct approvers so far.
+        have: usize,
+        /// How many the plan needs.
+        need: usize,
+    },
     /// A tool in the plan is not auto-approvable here.
     #[error("{0} is not auto-approved in this namespace")]
     NotAutoApproved(String),
@@ -127,12 +135,56 @@ pub fn authorize(
     })
 }
 
+/// Clears `plan` to run on the recorded `decisions` about it, or says why not: any denial
+/// refuses it; otherwise at least `required` distinct approvers must have approved this exact
+/// hash, each approval still valid at `now` (the two-person rule when `required` is 2). Without
+/// any approval, the playbook's auto-approval (`auto`) is consulted as in [`authorize`].
+pub fn authorize_quorum(
+    plan: &Plan,
+    decisions: &[Approval],
+    required: usize,
+    auto: Option<(&str, &ApprovalSpec)>,
+    namespace: Option<&str>,
+    now: Timestamp,
+) -> Result<Authorized, Refusal> {
+    let hash = plan.hash();
+    let mine: Vec<&Approval> = decisions.iter().filter(|a| a.plan_hash == hash).collect();
+    if let Some(denied) = mine.iter().find(|a| a.decision == Decision::Denied) {
+        return Err(Refusal::Denied(denied.actor.clone()));
+    }
+    let Some(last) = mine.last() else {
+        // Only approvals of other plans (or none): the single-approval gate says which.
+        return authorize(plan, decisions.last(), auto, namespace, now);
+    };
+    let mut valid: Vec<&str> = Vec::new();
+    for a in &mine {
+        if now < a.expires_at && !valid.contains(&a.actor.as_str()) {
+            valid.push(&a.actor);
+        }
+    }
+    if valid.is_empty() {
+        return Err(Refusal::Expired(last.expires_at));
+    }
+    let need = required.max(1);
+    if valid.len() < need {
+        return Err(Refusal::TooFewApprovers {
+            have: valid.len(),
+            need,
+        });
+    }
+    let authorized = authorize(plan, Some(last), None, namespace, now)?;
+    Ok(Authorized {
+        by: valid.join(" and "),
+        ..authorized
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use jiff::SignedDuration;
     use serde_json::json;
 
-    use super::{Approval, Decision, Refusal, authorize};
+    use super::{Approval, Decision, Refusal, authorize, authorize_quorum};
     use crate::domain::catalog::Tool;
     use crate::domain::pattern::Glob;
     use crate::domain::plan::{Action, Plan, Risk};
@@ -254,5 +306,106 @@ mod tests {
             ),
             Err(Refusal::NotAutoApproved(_))
         ));
+    }
+
+    fn by(plan: &Plan, actor: &str, at_: &str) -> Approval {
+        let at_ = at(at_);
+        Approval {
+            plan_hash: plan.hash(),
+            decision: Decision::Approved,
+            actor: actor.into(),
+            at: at_,
+            expires_at: at_ + SignedDuration::from_mins(30),
+        }
+    }
+
+    #[test]
+    fn two_person_rule_needs_two_distinct_approvers_of_this_plan_hash() {
+        let p = plan(Tool::DeploymentRollback, "api");
+        let other = plan(Tool::DeploymentRollback, "payments");
+        let now = at("2026-01-01T00:10:00Z");
+        let alice = by(&p, "alice", "2026-01-01T00:01:00Z");
+        let alice_again = by(&p, "alice", "2026-01-01T00:02:00Z");
+        let bob_other_plan = by(&other, "bob", "2026-01-01T00:03:00Z");
+        let bob = by(&p, "bob", "2026-01-01T00:04:00Z");
+        assert_eq!(
+            authorize_quorum(
+                &p,
+                &[alice.clone(), alice_again.clone()],
+                2,
+                None,
+                None,
+                now
+            ),
+            Err(Refusal::TooFewApprovers { have: 1, need: 2 })
+        );
+        assert_eq!(
+            authorize_quorum(&p, &[alice.clone(), bob_other_plan], 2, None, None, now),
+            Err(Refusal::TooFewApprovers { have: 1, need: 2 })
+        );
+        let ok = authorize_quorum(&p, &[alice.clone(), bob.clone()], 2, None, None, now)
+            .expect("two approvers");
+        assert_eq!(ok.by(), "alice and bob");
+        assert_eq!(
+            authorize_quorum(&p, std::slice::from_ref(&alice), 1, None, None, now)
+                .expect("one is enough")
+                .by(),
+            "alice"
+        );
+    }
+
+    #[test]
+    fn an_expired_first_approval_does_not_count_towards_two_person() {
+        let p = plan(Tool::DeploymentRollback, "api");
+        let alice = by(&p, "alice", "2026-01-01T00:00:00Z");
+        let bob = by(&p, "bob", "2026-01-01T00:20:00Z");
+        let now = at("2026-01-01T00:35:00Z");
+        assert_eq!(
+            authorize_quorum(&p, &[alice.clone(), bob], 2, None, None, now),
+            Err(Refusal::TooFewApprovers { have: 1, need: 2 })
+        );
+        assert!(matches!(
+            authorize_quorum(&p, &[alice], 1, None, None, now),
+            Err(Refusal::Expired(_))
+        ));
+    }
+
+    #[test]
+    fn one_denial_refuses_whatever_else_was_approved() {
+        let p = plan(Tool::DeploymentRollback, "api");
+        let now = at("2026-01-01T00:10:00Z");
+        let mut carol = by(&p, "carol", "2026-01-01T00:05:00Z");
+        carol.decision = Decision::Denied;
+        let decisions = [
+            by(&p, "alice", "2026-01-01T00:01:00Z"),
+            by(&p, "bob", "2026-01-01T00:02:00Z"),
+            carol,
+        ];
+        assert_eq!(
+            authorize_quorum(&p, &decisions, 2, None, None, now),
+            Err(Refusal::Denied("carol".into()))
+        );
+    }
+
+    #[test]
+    fn approvals_of_another_plan_alone_are_a_hash_mismatch() {
+        let p = plan(Tool::DeploymentRollback, "api");
+        let other = plan(Tool::DeploymentRollback, "payments");
+        let now = at("2026-01-01T00:10:00Z");
+        assert!(matches!(
+            authorize_quorum(
+                &p,
+                &[by(&other, "alice", "2026-01-01T00:01:00Z")],
+                1,
+                None,
+                None,
+                now
+            ),
+            Err(Refusal::HashMismatch { .. })
+        ));
+        assert_eq!(
+            authorize_quorum(&p, &[], 1, None, None, now),
+            Err(Refusal::NoApproval)
+        );
     }
 }

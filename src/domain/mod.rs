@@ -2,6 +2,7 @@
 //! always an argument.
 
 pub mod approval;
+pub mod approvers;
 pub mod catalog;
 pub mod controls;
 pub mod corroborate;

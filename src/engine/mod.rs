@@ -102,6 +102,11 @@ pub struct EngineSettings {
     /// How many incidents are worked on at once (gathering, executing, verifying); the rest
     /// wait their turn, recorded in the store. 1 – 1024.
     pub max_concurrent_incidents: usize,
+    /// The approver rules (the settings' top-level `approvers:`, copied here by the daemon):
+    /// the gate counts distinct approvers against them (two-person rule).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub approvers: crate::domain::approvers::ApproverPolicy,
 }
 
 impl Default for EngineSettings {
@@ -114,6 +119,7 @@ impl Default for EngineSettings {
             verification_time_scale: 1.0,
             paused: false,
             max_concurrent_incidents: 32,
+            approvers: crate::domain::approvers::ApproverPolicy::default(),
         }
     }
 }

@@ -10,10 +10,10 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::Engine;
 use super::lifecycle::EngineError;
-use crate::domain::approval::{Approval, Authorized, Decision as Answer, authorize};
+use crate::domain::approval::{Authorized, authorize_quorum};
 use crate::domain::incident::{Incident, IncidentState};
 use crate::k8s::execute::Observed;
-use crate::store::{ActionOutcome, ActionRecord, Decision, IncidentRecord, kinds};
+use crate::store::{ActionOutcome, ActionRecord, IncidentRecord, kinds};
 
 impl Engine {
     /// Picks up an incident that was approved, executing or verifying when the daemon stopped.
@@ -29,21 +29,8 @@ impl Engine {
         if state == IncidentState::Verifying {
             return self.verify(incident).await;
         }
-        let approval = record
-            .approvals
-            .iter()
-            .rev()
-            .find(|a| a.plan_hash == plan.hash)
-            .map(|a| Approval {
-                plan_hash: a.plan_hash.clone(),
-                decision: match a.decision {
-                    Decision::Approved => Answer::Approved,
-                    Decision::Denied | Decision::Expired => Answer::Denied,
-                },
-                actor: a.actor.clone(),
-                at: a.at,
-                expires_at: a.at + self.approval_validity(incident),
-            });
+        let decisions = self.decisions_on(&record, &plan.hash, incident);
+        let required = self.parts().settings.approvers.required(plan.plan.risk);
         let rules = self.rules();
         let auto = rules
             .playbook(&incident.playbook)
@@ -53,7 +40,7 @@ impl Engine {
             IncidentState::Executing => execution_began(&record).unwrap_or_else(|| self.now()),
             _ => self.now(),
         };
-        match authorize(&plan.plan, approval.as_ref(), auto, namespace, at) {
+        match authorize_quorum(&plan.plan, &decisions, required, auto, namespace, at) {
             Ok(authorized) => self.execute(incident, authorized).await,
             Err(refusal) => {
                 let why = format!("cannot resume execution: {refusal}");

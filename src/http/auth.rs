@@ -27,6 +27,11 @@ pub const BASIC_ENV: &str = "NIGHTSHIFT_API_BASIC";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller(pub String);
 
+/// The groups of a caller authenticated by the trusted proxy's user header, from
+/// `http.groups_header` (empty otherwise), put in the request's extensions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallerGroups(pub Vec<String>);
+
 /// The credentials the daemon accepts, read once at start-up.
 #[derive(Debug, Clone, Default)]
 pub struct Auth {
@@ -35,6 +40,7 @@ pub struct Auth {
     token: Option<[u8; 32]>,
     basic: Option<(String, [u8; 32])>,
     user_header: Option<HeaderName>,
+    groups_header: Option<HeaderName>,
     proxies: Vec<IpAddr>,
 }
 
@@ -81,8 +87,16 @@ impl Auth {
             ),
             None => None,
         };
+        let groups_header = match &settings.groups_header {
+            Some(name) => Some(
+                HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| format!("http.groups_header: {name:?} is not a header name"))?,
+            ),
+            None => None,
+        };
         Ok(Auth {
             required: settings.auth == AuthMode::Required,
+            groups_header,
             token: token.map(|t| digest(t.trim().as_bytes())),
             basic,
             user_header,
@@ -161,6 +175,28 @@ impl Auth {
     }
 }
 
+impl Auth {
+    /// The caller's groups: only from a trusted proxy that also set the user header.
+    pub fn groups(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> CallerGroups {
+        let (Some(user), Some(groups)) = (&self.user_header, &self.groups_header) else {
+            return CallerGroups::default();
+        };
+        if !peer.is_some_and(|p| self.proxies.contains(&p)) || !headers.contains_key(user) {
+            return CallerGroups::default();
+        }
+        let list = headers
+            .get_all(groups)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|g| !g.is_empty())
+            .map(str::to_owned)
+            .collect();
+        CallerGroups(list)
+    }
+}
+
 /// The middleware: 401 with a JSON error and `WWW-Authenticate` unless the caller is known.
 pub async fn require(
     State(auth): State<std::sync::Arc<Auth>>,
@@ -173,7 +209,9 @@ pub async fn require(
         .map(|c| c.0.ip());
     match auth.authenticate(request.headers(), peer) {
         Some(caller) => {
+            let groups = auth.groups(request.headers(), peer);
             request.extensions_mut().insert(caller);
+            request.extensions_mut().insert(groups);
             next.run(request).await
         }
         None => {

@@ -57,6 +57,15 @@ pub fn app(parts: Parts) -> Router {
         .layer(DefaultBodyLimit::max(parts.max_body_bytes))
 }
 
+/// Adds the approval links (`/approve/{token}`, `/deny/{token}`, [`crate::links::http`]) to
+/// `app`, behind the same authentication and body limit as the pages.
+pub fn with_links(app: Router, links: Router, auth: Arc<Auth>, max_body_bytes: usize) -> Router {
+    let links = links
+        .layer(from_fn_with_state(auth, auth::require))
+        .layer(DefaultBodyLimit::max(max_body_bytes));
+    app.merge(links)
+}
+
 /// Serves `app` on `addr` until `shutdown` (graceful); the peer address reaches the
 /// middleware, which believes a proxy's user header only from `http.trusted_proxies`.
 pub async fn serve(

@@ -33,6 +33,10 @@ pub struct HttpSettings {
     /// A header an auth proxy in front sets to the user's name (`X-Forwarded-User`,
     /// `X-Auth-Request-User`); believed only from `trusted_proxies`.
     pub user_header: Option<String>,
+    /// A header the auth proxy sets to the user's groups, comma-separated (`X-Forwarded-Groups`);
+    /// believed only from `trusted_proxies` together with `user_header`. Approver rules
+    /// (`approvers:`) may name groups.
+    pub groups_header: Option<String>,
     /// Addresses of the auth proxies whose `user_header` is believed.
     pub trusted_proxies: Vec<IpAddr>,
     /// Largest request body accepted, in bytes (413 above it).
@@ -46,6 +50,7 @@ impl Default for HttpSettings {
             auth: AuthMode::Required,
             token_file: None,
             user_header: None,
+            groups_header: None,
             trusted_proxies: Vec::new(),
             max_body_bytes: 1024 * 1024,
         }
@@ -65,6 +70,14 @@ impl HttpSettings {
             && http::HeaderName::from_bytes(header.as_bytes()).is_err()
         {
             return Err(format!("http.user_header: {header:?} is not a header name"));
+        }
+        if let Some(header) = &self.groups_header
+            && (http::HeaderName::from_bytes(header.as_bytes()).is_err()
+                || self.user_header.is_none())
+        {
+            return Err(format!(
+                "http.groups_header: {header:?} must be a header name, and needs http.user_header"
+            ));
         }
         if self.user_header.is_some() && self.trusted_proxies.is_empty() {
             return Err(

@@ -22,6 +22,8 @@ use minijinja::{AutoEscape, Environment};
 use crate::store::IncidentRecord;
 
 pub use evidence::{MAX_LINE_CHARS, MAX_LOG_LINES};
+/// The view model the report templates render, for other pages that show an incident.
+pub(crate) use view::{View, build as build_view};
 pub use when::{When, when};
 
 /// A report format.

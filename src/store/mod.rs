@@ -11,6 +11,7 @@
 //! appends lock the chain-head row and state changes are compare-and-set updates.
 
 mod actions;
+mod answers;
 mod audit;
 mod error;
 mod incidents;
@@ -32,6 +33,7 @@ use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 use crate::domain::redact;
 
 pub use actions::{ActionOutcome, Recorded};
+pub use answers::{Answer, AnswerOutcome};
 pub use audit::{AuditReport, AuditRow, BrokenRow, GENESIS_HASH, kinds};
 pub use error::{Result, StoreError};
 pub use incidents::IncidentSummary;
@@ -85,6 +87,7 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     location: String,
+    in_memory: bool,
 }
 
 impl Store {
@@ -144,6 +147,7 @@ impl Store {
             pool,
             backend: target.backend,
             location: target.location,
+            in_memory: target.in_memory,
         })
     }
 
@@ -155,6 +159,11 @@ impl Store {
     /// Where the database is (file path, or host, port and database), without credentials.
     pub fn location(&self) -> &str {
         &self.location
+    }
+
+    /// Whether the database lives in memory only (SQLite `:memory:`).
+    pub fn in_memory(&self) -> bool {
+        self.in_memory
     }
 
     /// Closes every connection; later calls fail.

@@ -10,8 +10,8 @@ use sqlx::AnyConnection;
 use super::actions::Recorded;
 use super::audit::{self, Entry, kinds};
 use super::error::{Context, Result};
-use super::incidents::{current_state, live_state};
-use super::{Backend, Store, StoreError, from_json, millis, to_json};
+use super::incidents::current_state;
+use super::{Store, StoreError, from_json, millis, to_json};
 use crate::domain::diagnosis::Diagnosis;
 use crate::domain::evidence::Evidence;
 use crate::domain::plan::Plan;
@@ -192,52 +192,20 @@ impl Store {
         actor: &str,
         now: Timestamp,
     ) -> Result<Recorded> {
-        let mut tx = self.begin_write().await?;
-        if self.backend == Backend::Postgres {
-            // Two answers racing on PostgreSQL: the second waits here, then sees the first.
-            sqlx::query("SELECT id FROM incidents WHERE id = $1 FOR UPDATE")
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .context("locking an incident to record a decision")?;
-        }
-        live_state(&mut tx, id).await?;
-        recorded_plan(&mut tx, id, plan_hash).await?;
-        let earlier: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM approvals WHERE incident_id = $1 AND plan_hash = $2 \
-             AND decision = $3",
-        )
-        .bind(id)
-        .bind(plan_hash)
-        .bind(decision.as_str())
-        .fetch_one(&mut *tx)
-        .await
-        .context("looking for an earlier decision")?;
-        if earlier > 0 {
-            return Ok(Recorded::AlreadyRecorded);
-        }
-        sqlx::query(
-            "INSERT INTO approvals (incident_id, plan_hash, decision, actor, at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(id)
-        .bind(plan_hash)
-        .bind(decision.as_str())
-        .bind(actor)
-        .bind(millis(now))
-        .execute(&mut *tx)
-        .await
-        .context("storing an approval")?;
-        let entry = Entry {
-            incident_id: Some(id),
-            kind: kinds::APPROVAL_RECORDED,
+        let answer = super::Answer {
+            id,
+            plan_hash,
+            decision,
             actor,
-            detail: json!({"plan_hash": plan_hash, "decision": decision}),
-            at: now,
+            reason: None,
+            nonce: None,
+            required: 1,
+            via: "store",
         };
-        audit::append(&mut tx, self.backend, entry).await?;
-        tx.commit().await.context("committing an approval")?;
-        Ok(Recorded::Recorded)
+        Ok(match self.record_answer(answer, now).await? {
+            super::AnswerOutcome::Recorded => Recorded::Recorded,
+            _ => Recorded::AlreadyRecorded,
+        })
     }
 
     /// Stores a verification verdict (whatever the verifier reports, as JSON).
