@@ -130,17 +130,35 @@ impl Daemon {
         let metrics = Metrics::new(current.rules.iter().map(|r| r.rule.name.as_str()));
         let store = self.store.clone();
         let reloader = watch_rules(holder, rules.clone(), store, shutdown.clone(), None)?;
-        let engine = Engine::new(Parts {
-            store: self.store.clone(),
-            rules: rules.clone(),
-            policy: settings.policy.clone(),
-            executor: Executor::new(self.client.clone()),
-            gatherer: self.gatherer,
-            verifier: self.verifier,
-            settings: settings.engine.clone(),
-            clock: crate::engine::system_clock(),
-            metrics: metrics.clone(),
-        });
+        // Approve / deny links are plugged in here once links are signed.
+        let links = crate::pagers::IncidentLinksOnly::new(settings.public_url.as_deref());
+        let pager = crate::pagers::dispatcher_from_settings(
+            &settings,
+            Arc::new(links),
+            self.store.clone(),
+            metrics.clone(),
+            crate::engine::system_clock(),
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
+        if let Some(pager) = &pager {
+            tokio::spawn(pager.clone().run(shutdown.clone()));
+        } else {
+            tracing::info!("no pagers configured: a plan that needs a human is only logged");
+        }
+        let engine = Engine::with_pager(
+            Parts {
+                store: self.store.clone(),
+                rules: rules.clone(),
+                policy: settings.policy.clone(),
+                executor: Executor::new(self.client.clone()),
+                gatherer: self.gatherer,
+                verifier: self.verifier,
+                settings: settings.engine.clone(),
+                clock: crate::engine::system_clock(),
+                metrics: metrics.clone(),
+            },
+            pager,
+        );
         on_start(&engine);
         let investigator = crate::investigate::Investigator::new(
             engine.clone(),

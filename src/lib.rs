@@ -19,6 +19,7 @@ pub mod engine;
 pub mod http;
 pub mod investigate;
 pub mod k8s;
+pub mod pagers;
 pub mod pages;
 pub mod pipeline;
 pub mod replay;
