@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 pub mod detect;
+pub mod pages;
 pub mod webhook;
 
 use crate::domain::policy::Policy;

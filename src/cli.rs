@@ -136,6 +136,11 @@ pub enum Command {
         /// alerts; alerts/s and p50/p99 per request).
         #[arg(long)]
         webhook: bool,
+        /// Measure signal → page delivered instead: this many signals of the first case (one
+        /// whose plan needs an approval; default the payments-api crash loop) through the
+        /// engine and the dispatcher to a loopback PagerDuty receiver (p50/p99).
+        #[arg(long)]
+        pages: Option<usize>,
         /// With --webhook: requests per group size.
         #[arg(long, default_value_t = 2000)]
         requests: usize,

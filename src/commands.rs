@@ -189,10 +189,19 @@ pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
             pods,
             changes,
             rss_pods,
+            pages,
             dirs,
         } => {
             let (rules_dir, playbooks_dir) = rule_dirs(&dirs, &settings)?;
             let rules = RuleSet::load_from(rules_dir.as_deref(), playbooks_dir.as_deref())?;
+            if let Some(n) = pages {
+                let dir = cases.first().cloned().unwrap_or_else(|| {
+                    "fixtures/incidents/payments-api-missing-deploy-env-after-v2-3-1".into()
+                });
+                let case = Case::load(&dir)?;
+                print!("{}", crate::bench::pages::latency(&case, rules, n).await?);
+                return Ok(ExitCode::SUCCESS);
+            }
             if webhook {
                 print!(
                     "{}",
