@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -59,8 +59,6 @@ pub struct Dispatcher {
     clock: Clock,
     /// Grouping decisions are made one at a time (count, then queue).
     grouping: tokio::sync::Mutex<()>,
-    /// Deliveries still pending, as last counted (for the log).
-    pending: AtomicI64,
 }
 
 impl Dispatcher {
@@ -107,7 +105,6 @@ impl Dispatcher {
             metrics,
             clock,
             grouping: tokio::sync::Mutex::new(()),
-            pending: AtomicI64::new(0),
         })
     }
 
@@ -437,10 +434,7 @@ impl Dispatcher {
 
     async fn count_backlog(&self) {
         match self.store.page_backlog().await {
-            Ok((pending, failed)) => {
-                self.pending.store(pending, Ordering::Relaxed);
-                self.metrics.pages_undelivered(pending, failed);
-            }
+            Ok((pending, failed)) => self.metrics.pages_undelivered(pending, failed),
             Err(err) => tracing::debug!(error = %err, "could not count undelivered pages"),
         }
     }
