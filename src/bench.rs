@@ -6,6 +6,7 @@ use std::time::Instant;
 
 pub mod approve;
 pub mod detect;
+pub mod pages;
 pub mod webhook;
 
 use crate::domain::policy::Policy;

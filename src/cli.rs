@@ -147,6 +147,11 @@ pub enum Command {
         /// With --approve: the engine's approval poll interval (engine.poll_millis).
         #[arg(long, default_value_t = 1000)]
         poll_millis: u64,
+        /// Measure signal → page delivered instead: this many signals of the first case (one
+        /// whose plan needs an approval; default the payments-api crash loop) through the
+        /// engine and the dispatcher to a loopback PagerDuty receiver (p50/p99).
+        #[arg(long)]
+        pages: Option<usize>,
         /// With --webhook: requests per group size.
         #[arg(long, default_value_t = 2000)]
         requests: usize,

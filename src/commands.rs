@@ -193,6 +193,7 @@ pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
             approve,
             approvals,
             poll_millis,
+            pages,
             dirs,
         } => {
             let (rules_dir, playbooks_dir) = rule_dirs(&dirs, &settings)?;
@@ -205,6 +206,14 @@ pub async fn run_cli(cli: Cli) -> Result<ExitCode> {
                     crate::bench::approve::latency(case.as_ref(), rules, approvals, poll_millis)
                         .await?;
                 print!("{report}");
+                return Ok(ExitCode::SUCCESS);
+            }
+            if let Some(n) = pages {
+                let dir = cases.first().cloned().unwrap_or_else(|| {
+                    "fixtures/incidents/payments-api-missing-deploy-env-after-v2-3-1".into()
+                });
+                let case = Case::load(&dir)?;
+                print!("{}", crate::bench::pages::latency(&case, rules, n).await?);
                 return Ok(ExitCode::SUCCESS);
             }
             if webhook {

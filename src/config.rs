@@ -41,6 +41,10 @@ pub struct Settings {
     pub links: crate::links::LinkSettings,
     /// Who may approve what, and from which risk two distinct approvers are needed.
     pub approvers: crate::domain::approvers::ApproverPolicy,
+    /// The pagers (PagerDuty, Slack, a signed webhook); none: a page is a log line.
+    pub pagers: Vec<crate::pagers::PagerSettings>,
+    /// Where pages go, grouping during a wide outage, rate limit and retries.
+    pub paging: crate::pagers::PagingSettings,
 }
 
 impl Default for Settings {
@@ -57,6 +61,8 @@ impl Default for Settings {
             public_url: None,
             links: crate::links::LinkSettings::default(),
             approvers: crate::domain::approvers::ApproverPolicy::default(),
+            pagers: Vec::new(),
+            paging: crate::pagers::PagingSettings::default(),
         }
     }
 }
@@ -86,13 +92,7 @@ impl Settings {
         self.http.validate()?;
         self.prometheus.validate()?;
         self.links.validate()?;
-        if let Some(url) = &self.public_url
-            && !(url.starts_with("https://") || url.starts_with("http://"))
-        {
-            return Err(format!(
-                "public_url: {url:?} must start with https:// (or http:// for local use)"
-            ));
-        }
+        crate::pagers::settings::validate(self.public_url.as_deref(), &self.pagers, &self.paging)?;
         if self.engine.poll_millis < 10 {
             return Err(format!(
                 "engine.poll_millis: {} is too small (at least 10)",
@@ -208,5 +208,40 @@ mod tests {
         assert!(bytes.contains("prometheus.max_bytes"), "{bytes}");
         let unknown = check("prometheus: {urls: x}").expect_err("typo");
         assert!(unknown.contains("urls"), "{unknown}");
+    }
+
+    #[test]
+    fn pager_settings_take_secrets_from_the_environment_and_name_the_key_that_is_wrong() {
+        let documented = "public_url: https://nightshift.example.org\n\
+                          pagers:\n\
+                          - kind: pagerduty\n  routing_key_env: PD_ROUTING_KEY\n  \
+                          url: https://events.pagerduty.com/v2/enqueue\n";
+        assert_eq!(check(documented), Ok(()));
+        let no_key = check("pagers: [{kind: pagerduty}]").expect_err("no key");
+        assert!(
+            no_key.contains("pagers[0]") && no_key.contains("routing_key_env"),
+            "{no_key}"
+        );
+        let inline = check("pagers: [{kind: pagerduty, routing_key: abc}]").expect_err("inline");
+        assert!(inline.contains("routing_key"), "{inline}");
+        let slack_url = check("pagers: [{kind: slack, url: 'https://hooks.slack.com/x'}]")
+            .expect_err("a slack URL in the file");
+        assert!(slack_url.contains("webhook_url_env"), "{slack_url}");
+        let unsigned =
+            check("pagers: [{kind: webhook, url: 'http://r.example/'}]").expect_err("unsigned");
+        assert!(unsigned.contains("secret_env"), "{unsigned}");
+        let twice =
+            check("pagers: [{kind: slack, webhook_url_env: A}, {kind: slack, webhook_url_env: B}]")
+                .expect_err("same name");
+        assert!(twice.contains("pagers[1].name"), "{twice}");
+        let route = check(
+            "pagers: [{kind: slack, webhook_url_env: A}]\npaging: {routes: [{pagers: [pd]}]}",
+        )
+        .expect_err("unknown pager");
+        assert!(route.contains("paging.routes[0].pagers"), "{route}");
+        let url = check("public_url: nightshift.example.org").expect_err("no scheme");
+        assert!(url.contains("public_url"), "{url}");
+        let attempts = check("paging: {attempts: 0}").expect_err("zero attempts");
+        assert!(attempts.contains("paging.attempts"), "{attempts}");
     }
 }

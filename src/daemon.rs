@@ -130,20 +130,53 @@ impl Daemon {
         let metrics = Metrics::new(current.rules.iter().map(|r| r.rule.name.as_str()));
         let store = self.store.clone();
         let reloader = watch_rules(holder, rules.clone(), store, shutdown.clone(), None)?;
-        let engine = Engine::new(Parts {
-            store: self.store.clone(),
-            rules: rules.clone(),
-            policy: settings.policy.clone(),
-            executor: Executor::new(self.client.clone()),
-            gatherer: self.gatherer,
-            verifier: self.verifier,
-            settings: crate::engine::EngineSettings {
-                approvers: settings.approvers.clone(),
-                ..settings.engine.clone()
+        let listen = self.listen.or(settings.http.listen);
+        // Approval links are signed only where they can be answered: with the front door on.
+        let keys = match listen {
+            Some(_) => Some(link_keys(&settings, &self.store)?),
+            None => None,
+        };
+        let links: Arc<dyn crate::pagers::PageLinks> = match (&keys, settings.public_url.as_deref())
+        {
+            (Some(keys), Some(url)) => Arc::new(crate::links::LinkSigner::new(
+                keys.clone(),
+                url,
+                settings.links.valid_for,
+            )),
+            _ => Arc::new(crate::pagers::IncidentLinksOnly::new(
+                settings.public_url.as_deref(),
+            )),
+        };
+        let pager = crate::pagers::dispatcher_from_settings(
+            &settings,
+            links,
+            self.store.clone(),
+            metrics.clone(),
+            crate::engine::system_clock(),
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
+        if let Some(pager) = &pager {
+            tokio::spawn(pager.clone().run(shutdown.clone()));
+        } else {
+            tracing::info!("no pagers configured: a plan that needs a human is only logged");
+        }
+        let engine = Engine::with_pager(
+            Parts {
+                store: self.store.clone(),
+                rules: rules.clone(),
+                policy: settings.policy.clone(),
+                executor: Executor::new(self.client.clone()),
+                gatherer: self.gatherer,
+                verifier: self.verifier,
+                settings: crate::engine::EngineSettings {
+                    approvers: settings.approvers.clone(),
+                    ..settings.engine.clone()
+                },
+                clock: crate::engine::system_clock(),
+                metrics: metrics.clone(),
             },
-            clock: crate::engine::system_clock(),
-            metrics: metrics.clone(),
-        });
+            pager,
+        );
         on_start(&engine);
         let investigator = crate::investigate::Investigator::new(
             engine.clone(),
@@ -167,19 +200,20 @@ impl Daemon {
             synced,
             draining: shutdown.clone(),
         };
-        let http = match self.listen.or(settings.http.listen) {
-            Some(addr) => Some(
+        let http = match (listen, keys) {
+            (Some(addr), Some(keys)) => Some(
                 front_door(
                     addr,
                     &settings,
                     health,
                     &engine,
                     &investigator,
+                    keys,
                     http_stop.clone(),
                 )
                 .await?,
             ),
-            None => None,
+            _ => None,
         };
         tracing::info!(store = %self.store.location(), "nightshift is watching");
         match self.store.paused().await {
@@ -206,6 +240,19 @@ impl Daemon {
     }
 }
 
+/// The approval links' keys (environment, key file, or one generated beside a SQLite store),
+/// and where they came from, said at start-up.
+fn link_keys(settings: &Settings, store: &Store) -> Result<crate::links::token::Keyring> {
+    let (keys, source) = crate::links::keys::load(
+        |k| std::env::var(k).ok(),
+        settings.links.key_file.as_deref(),
+        store,
+    )
+    .map_err(|e| anyhow::anyhow!("approval links: {e}"))?;
+    tracing::info!(key = keys.signing_id(), "approval link keys {source}");
+    Ok(keys)
+}
+
 /// Starts the HTTP front door and says at start-up how callers authenticate.
 async fn front_door(
     addr: SocketAddr,
@@ -213,6 +260,7 @@ async fn front_door(
     health: Health,
     engine: &Engine,
     investigator: &crate::investigate::Investigator,
+    keys: crate::links::token::Keyring,
     stop: CancellationToken,
 ) -> Result<tokio::task::JoinHandle<()>> {
     let auth = crate::http::Auth::load(&settings.http, |k| std::env::var(k).ok())
@@ -223,13 +271,6 @@ async fn front_door(
         tracing::info!("{}", auth.describe());
     }
     let auth = Arc::new(auth);
-    let (keys, source) = crate::links::keys::load(
-        |k| std::env::var(k).ok(),
-        settings.links.key_file.as_deref(),
-        engine.store(),
-    )
-    .map_err(|e| anyhow::anyhow!("approval links: {e}"))?;
-    tracing::info!(key = keys.signing_id(), "approval link keys {source}");
     let links = crate::links::http::router(crate::links::http::Links::new(
         engine.store().clone(),
         keys,

@@ -20,6 +20,7 @@ pub mod http;
 pub mod investigate;
 pub mod k8s;
 pub mod links;
+pub mod pagers;
 pub mod pages;
 pub mod pipeline;
 pub mod replay;

@@ -82,6 +82,8 @@ fn label_names(scrape: &Scrape, name: &str) -> Vec<Vec<String>> {
 #[tokio::test]
 async fn every_promised_series_exists_at_zero_with_its_type_and_labels() {
     let metrics = Metrics::new(["crash-loop"]);
+    // Page series exist for each configured pager.
+    metrics.add_pager("pagerduty");
     let (text, scrape) = scrape(&metrics).await;
     let types: BTreeMap<&str, &str> = text
         .lines()
@@ -97,7 +99,12 @@ async fn every_promised_series_exists_at_zero_with_its_type_and_labels() {
         ("nightshift_webhook_requests", "counter", vec!["outcome"]),
         ("nightshift_actions", "counter", vec!["outcome", "tool"]),
         ("nightshift_verifications", "counter", vec!["verdict"]),
-        ("nightshift_pages", "counter", vec!["outcome"]),
+        (
+            "nightshift_pages",
+            "counter",
+            vec!["event", "outcome", "pager"],
+        ),
+        ("nightshift_pages_undelivered", "gauge", vec!["state"]),
         ("nightshift_approval_latency_seconds", "histogram", vec![]),
         ("nightshift_queue_depth", "gauge", vec!["queue"]),
         ("nightshift_llm_calls", "counter", vec!["outcome"]),

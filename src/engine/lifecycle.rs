@@ -280,7 +280,27 @@ impl Engine {
             by: by.to_owned(),
             why: why.to_owned(),
         });
+        self.page(id, to, by, why).await;
         Ok(())
+    }
+
+    /// Tells the pager dispatcher about a state change: it records the pages it sends before
+    /// returning and sends them in the background. The state change is already recorded; a
+    /// page that cannot be recorded is logged, and the dispatcher's sweep pages an incident
+    /// left awaiting approval without one.
+    async fn page(&self, id: &str, to: IncidentState, by: &str, why: &str) {
+        let Some(pager) = &self.inner.pager else {
+            return;
+        };
+        let notice = crate::pagers::Notice {
+            incident: id,
+            to,
+            by,
+            why,
+        };
+        if let Err(err) = pager.notify(notice).await {
+            tracing::error!(incident = %id, error = %err, "the page could not be recorded");
+        }
     }
 
     /// Hands the incident to a human: no further automatic action on it.

@@ -180,11 +180,19 @@ struct Inner {
     /// drive; the receiver is taken by the first `run`.
     adopt: mpsc::UnboundedSender<Incident>,
     adopted: Mutex<Option<mpsc::UnboundedReceiver<Incident>>>,
+    /// Pages humans on state changes; none: the state change is only logged.
+    pager: Option<Arc<crate::pagers::Dispatcher>>,
 }
 
 impl Engine {
     /// An engine over `parts`.
     pub fn new(parts: Parts) -> Engine {
+        Engine::with_pager(parts, None)
+    }
+
+    /// An engine over `parts` that reports state changes to `pager` (which records the pages
+    /// and sends them in the background).
+    pub fn with_pager(parts: Parts, pager: Option<Arc<crate::pagers::Dispatcher>>) -> Engine {
         let (progress, _) = broadcast::channel(1024);
         let events = EventRecorder::new(parts.executor.client().clone(), parts.metrics.clone());
         let (adopt, adopted) = mpsc::unbounded_channel();
@@ -203,6 +211,7 @@ impl Engine {
                 events,
                 adopt,
                 adopted: Mutex::new(Some(adopted)),
+                pager,
             }),
         }
     }

@@ -127,3 +127,18 @@ impl LinkSigner {
         self.url(id, plan_hash, LinkDecision::Deny)
     }
 }
+
+/// Pages carry signed approve / deny links and the incident page's link.
+impl crate::pagers::PageLinks for LinkSigner {
+    fn incident(&self, incident_id: &str) -> Option<String> {
+        crate::pagers::IncidentLinksOnly::new(Some(&self.public_url)).incident(incident_id)
+    }
+
+    fn approve(&self, incident_id: &str, plan_hash: &str) -> Option<String> {
+        Some(self.approve_url(incident_id, plan_hash))
+    }
+
+    fn deny(&self, incident_id: &str, plan_hash: &str) -> Option<String> {
+        Some(self.deny_url(incident_id, plan_hash))
+    }
+}

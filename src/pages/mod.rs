@@ -9,6 +9,7 @@
 
 mod list;
 mod query;
+mod sent;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -57,6 +58,9 @@ struct IncidentJson<'a> {
     state: &'static str,
     #[serde(flatten)]
     record: &'a IncidentRecord,
+    /// Pages sent to humans about it (absent when none were).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pages: Vec<sent::SentPage>,
 }
 
 async fn incidents(
@@ -107,15 +111,22 @@ async fn incident(
         Ok(None) => return not_found(&id),
         Err(err) => return unavailable(&err),
     };
+    let pages = match store.pages_of(&id).await {
+        Ok(pages) => sent::view(&pages),
+        Err(err) => return unavailable(&err),
+    };
     let body = match format {
         PageFormat::Json => serde_json::to_string_pretty(&IncidentJson {
             id: &record.incident.id,
             state: record.incident.state.as_str(),
             record: &record,
+            pages,
         })
         .map_err(report::ReportError::from),
-        PageFormat::Html => report::render_at(&record, Format::Html, Timestamp::now()),
-        PageFormat::Markdown => report::render_at(&record, Format::Markdown, Timestamp::now()),
+        PageFormat::Html => report::render_at(&record, Format::Html, Timestamp::now())
+            .map(|html| sent::into_html(html, &pages)),
+        PageFormat::Markdown => report::render_at(&record, Format::Markdown, Timestamp::now())
+            .map(|md| sent::into_markdown(md, &pages)),
     };
     match body {
         Ok(body) => respond(format, body),

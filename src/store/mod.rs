@@ -16,6 +16,7 @@ mod audit;
 mod error;
 mod incidents;
 mod load;
+mod pages;
 mod pause;
 mod records;
 mod replayed;
@@ -40,6 +41,7 @@ pub use incidents::IncidentSummary;
 pub use load::{
     ActionRecord, ApprovalRecord, DiagnosisRecord, IncidentRecord, PlanRecord, VerificationRecord,
 };
+pub use pages::{NewPage, PageRecord, PageStatus};
 pub use pause::{Pause, Switched};
 pub use records::Decision;
 pub use search::{IncidentFilter, ListedIncident};

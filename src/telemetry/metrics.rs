@@ -64,6 +64,22 @@ pub(super) struct VerdictLabel {
     pub verdict: &'static str,
 }
 
+/// Labels of a page: the pager (a configured name), the event and how it went.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct PageLabels {
+    pub pager: String,
+    pub event: String,
+    pub outcome: &'static str,
+}
+
+/// Page events as labelled.
+pub(super) const PAGE_EVENTS: [&str; 3] = ["trigger", "acknowledge", "resolve"];
+/// Page outcomes as labelled: delivered; an attempt failed and is retried now; a round failed
+/// and the sweep tries again later; nightshift gave up (or the pager refused); folded into a
+/// grouped page.
+pub(super) const PAGE_OUTCOMES: [&str; 5] =
+    ["delivered", "retried", "deferred", "failed", "grouped"];
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(super) struct QueueLabel {
     pub queue: &'static str,
@@ -147,7 +163,8 @@ pub(super) struct Inner {
     pub webhooks: Family<OutcomeLabel, Counter>,
     pub actions: Family<ToolOutcome, Counter>,
     pub verifications: Family<VerdictLabel, Counter>,
-    pub pages: Family<OutcomeLabel, Counter>,
+    pub pages: Family<PageLabels, Counter>,
+    pub pages_undelivered: Family<StateLabel, Gauge>,
     pub approval: Histogram,
     pub queue: Family<QueueLabel, Gauge>,
     pub llm_calls: Family<OutcomeLabel, Counter>,
@@ -206,7 +223,16 @@ impl Metrics {
                 "Actions run against the cluster, by tool and outcome",
             ),
             verifications: register(&mut registry, "verifications", "Verifications, by verdict"),
-            pages: register(&mut registry, "pages", "Pages sent to humans, by outcome"),
+            pages: register(
+                &mut registry,
+                "pages",
+                "Pages to humans, by pager, event and outcome",
+            ),
+            pages_undelivered: register(
+                &mut registry,
+                "pages_undelivered",
+                "Pages not delivered, in the store: pending (to be retried) and failed",
+            ),
             approval: histogram(
                 &mut registry,
                 "approval_latency_seconds",
@@ -257,12 +283,40 @@ impl Metrics {
         self.inner.webhooks.get_or_create(&labels).inc();
     }
 
-    /// Counts a page sent to a human.
-    pub fn page(&self, outcome: Outcome) {
-        let labels = OutcomeLabel {
-            outcome: outcome.as_str(),
+    /// Registers a pager's series at zero.
+    pub fn add_pager(&self, pager: &str) {
+        for event in PAGE_EVENTS {
+            for outcome in PAGE_OUTCOMES {
+                self.inner.pages.get_or_create_owned(&PageLabels {
+                    pager: pager.to_owned(),
+                    event: event.to_owned(),
+                    outcome,
+                });
+            }
+        }
+    }
+
+    /// Counts a page to `pager` (`event`: trigger, acknowledge, resolve) by `outcome` (one of
+    /// delivered, retried, deferred, failed, grouped).
+    pub fn page(&self, pager: &str, event: &str, outcome: &'static str) {
+        let labels = PageLabels {
+            pager: pager.to_owned(),
+            event: event.to_owned(),
+            outcome,
         };
         self.inner.pages.get_or_create(&labels).inc();
+    }
+
+    /// Sets how many pages wait in the store to be delivered and how many failed.
+    pub fn pages_undelivered(&self, pending: i64, failed: i64) {
+        let set = |state, n| {
+            self.inner
+                .pages_undelivered
+                .get_or_create(&StateLabel { state })
+                .set(n);
+        };
+        set("pending", pending);
+        set("failed", failed);
     }
 
     /// Counts a call to a language model.
@@ -383,9 +437,13 @@ fn preregister<'a>(inner: &Inner, rules: impl IntoIterator<Item = &'a str>) {
         let labels = OutcomeLabel {
             outcome: outcome.as_str(),
         };
-        inner.pages.get_or_create_owned(&labels);
         inner.llm_calls.get_or_create_owned(&labels);
         inner.events.get_or_create_owned(&labels);
+    }
+    for state in ["pending", "failed"] {
+        inner
+            .pages_undelivered
+            .get_or_create_owned(&StateLabel { state });
     }
     for queue in QUEUES {
         inner.queue.get_or_create_owned(&QueueLabel { queue });
