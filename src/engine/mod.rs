@@ -323,8 +323,17 @@ impl Engine {
         signal: Signal,
         now: Timestamp,
     ) -> Result<Option<Incident>, StoreError> {
-        let opened = self.inner.intake.open(signal, now).await?;
-        if let Some(incident) = &opened {
+        Ok(self.open_all(vec![signal], now).await?.pop().flatten())
+    }
+
+    /// [`Engine::open`] for several signals, committed together: one answer per signal.
+    pub async fn open_all(
+        &self,
+        signals: Vec<Signal>,
+        now: Timestamp,
+    ) -> Result<Vec<Option<Incident>>, StoreError> {
+        let opened = self.inner.intake.open_all(signals, now).await?;
+        for incident in opened.iter().flatten() {
             self.emit(Progress::Opened {
                 incident: incident.id.clone(),
                 rule: incident.rule.clone(),

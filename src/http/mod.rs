@@ -44,7 +44,7 @@ pub fn app(parts: Parts) -> Router {
         (engine.store().clone(), engine.metrics().clone())
     };
     // Unauthenticated: what probes and Prometheus scrape.
-    let open = health::router(parts.health).merge(crate::telemetry::router(metrics));
+    let open = health::router(parts.health).merge(crate::telemetry::router(metrics.clone()));
     // Authenticated: the webhook, the incident pages and investigations.
     let mut guarded = Router::new()
         .merge(alertmanager::router(parts.webhooks))
@@ -52,7 +52,9 @@ pub fn app(parts: Parts) -> Router {
     if let Some(investigator) = parts.investigator {
         guarded = guarded.merge(crate::investigate::http::router(investigator));
     }
-    let guarded = guarded.layer(from_fn_with_state(parts.auth, auth::require));
+    let guarded = guarded
+        .layer(from_fn_with_state(parts.auth, auth::require))
+        .layer(from_fn_with_state(metrics.clone(), alertmanager::count));
     open.merge(guarded)
         .layer(DefaultBodyLimit::max(parts.max_body_bytes))
 }

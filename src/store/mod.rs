@@ -12,6 +12,7 @@
 
 mod actions;
 mod audit;
+mod batch;
 mod error;
 mod incidents;
 mod load;
@@ -33,6 +34,7 @@ use crate::domain::redact;
 
 pub use actions::{ActionOutcome, Recorded};
 pub use audit::{AuditReport, AuditRow, BrokenRow, GENESIS_HASH, kinds};
+pub use batch::{Inserted, IntakeBatch};
 pub use error::{Result, StoreError};
 pub use incidents::IncidentSummary;
 pub use load::{
