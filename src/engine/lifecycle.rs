@@ -105,10 +105,13 @@ impl Engine {
     ) -> Result<Plan, EngineError> {
         let store = self.store();
         let parts = self.parts();
-        let gathered = parts
-            .gatherer
-            .gather(&incident.signal, &playbook.evidence)
-            .await;
+        // An alert or a question follows the signal its objects raise, as in replay.
+        let considered = self.considered(incident, playbook).await?;
+        let (signal, playbook) = match &considered {
+            Some((signal, playbook)) => (signal, playbook),
+            None => (&incident.signal, playbook),
+        };
+        let gathered = parts.gatherer.gather(signal, &playbook.evidence).await;
         let id = &incident.id;
         self.emit(Progress::Gathered {
             incident: id.clone(),
@@ -126,7 +129,9 @@ impl Engine {
             .recent_actions(now - parts.policy.lookback(), None)
             .await?;
         let (diagnosis, plan) = decide(
-            &incident.signal,
+            considered
+                .as_ref()
+                .map_or(&incident.signal, |(signal, _)| signal),
             playbook,
             &gathered.evidence,
             &parts.policy,

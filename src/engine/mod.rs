@@ -7,6 +7,7 @@
 
 mod act;
 mod approvals;
+mod concerned;
 pub mod external;
 mod intake;
 mod investigate;
@@ -65,6 +66,18 @@ pub struct Gathered {
 pub trait Gatherer: Send + Sync {
     /// Evidence about `signal`'s target, bounded by `spec`.
     fn gather<'a>(&'a self, signal: &'a Signal, spec: &'a EvidenceSpec) -> BoxFuture<'a, Gathered>;
+
+    /// The signals the detectors raise about what `signal`'s target concerns (a workload's
+    /// pods, a CronJob's runs, the object itself), read from the cluster as replay reads a case
+    /// ([`crate::replay::concerned_signals`]). None by default (a gatherer without a cluster).
+    fn concerned<'a>(
+        &'a self,
+        _signal: &'a Signal,
+        _spec: &'a EvidenceSpec,
+        _now: Timestamp,
+    ) -> BoxFuture<'a, Vec<Signal>> {
+        Box::pin(std::future::ready(Vec::new()))
+    }
 }
 
 /// Runs a plan's verification checks (the live verifier in production).

@@ -54,6 +54,9 @@ pub mod kinds {
     pub const EXECUTION_HELD: &str = "execution.held";
     /// The gatherer named the workload of an incident whose signal did not; it was kept.
     pub const WORKLOAD_RESOLVED: &str = "incident.workload_resolved";
+    /// An alert's or a question's incident is diagnosed with a signal its objects raise (detail:
+    /// that signal's rule, playbook, reason and target), as replay would.
+    pub const SIGNAL_CONSIDERED: &str = "signal.considered";
     /// Alertmanager said an alert of this incident resolved (detail: alertname, fingerprint).
     pub const ALERT_RESOLVED: &str = "alert.resolved";
 }
