@@ -129,7 +129,14 @@ impl Daemon {
         let current = holder.current();
         let metrics = Metrics::new(current.rules.iter().map(|r| r.rule.name.as_str()));
         let store = self.store.clone();
-        let reloader = watch_rules(holder, rules.clone(), store, shutdown.clone(), None)?;
+        let reloader = watch_rules(
+            holder,
+            rules.clone(),
+            store,
+            metrics.clone(),
+            shutdown.clone(),
+            None,
+        )?;
         let engine = Engine::new(Parts {
             store: self.store.clone(),
             rules: rules.clone(),
