@@ -236,7 +236,15 @@ async fn front_door(
         },
         investigator: Some(investigator.clone()),
     });
-    let (bound, task) = crate::http::serve(addr, app, stop).await?;
-    tracing::info!(%bound, "HTTP front door listening");
+    let (bound, task) = match &settings.http.tls {
+        Some(tls) => crate::http::tls::serve(addr, app, crate::http::tls::load(tls)?, stop).await?,
+        None => crate::http::serve(addr, app, stop).await?,
+    };
+    let scheme = if settings.http.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!(%bound, scheme, "HTTP front door listening");
     Ok(task)
 }

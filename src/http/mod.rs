@@ -8,6 +8,7 @@ pub mod auth;
 pub mod error;
 pub mod health;
 pub mod settings;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use auth::Auth;
-pub use settings::{AuthMode, HttpSettings};
+pub use settings::{AuthMode, HttpSettings, TlsSettings};
 
 /// What the routers are built from.
 pub struct Parts {
