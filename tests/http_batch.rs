@@ -1,7 +1,7 @@
 //! The webhook under concurrent deliveries, on both store backends (SQLite, and PostgreSQL from
 //! `NIGHTSHIFT_TEST_POSTGRES_URL` as in tests/store.rs): concurrent requests share commits, yet
 //! every 200 means each of its firing alerts is in the store, the same alert sent by many
-//! requests at once opens exactly one incident, SQLite never answers "database is locked", and
+//! requests at once — even at two replicas on one database — opens exactly one incident, SQLite never answers "database is locked", and
 //! a store failure in the middle of a batch answers 503 and leaves nothing of it behind.
 
 use std::collections::{BTreeSet, HashMap};
@@ -39,6 +39,11 @@ struct TestDb {
 }
 
 impl TestDb {
+    /// A second store on the same database, as another replica of the daemon opens it.
+    async fn reconnect(&self) -> Store {
+        Store::connect(&self.url).await.expect("reconnect")
+    }
+
     async fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("nightshift.db").display());
@@ -229,11 +234,18 @@ async fn concurrent_deliveries_share_commits_yet_every_200_is_persisted_and_an_a
     db: &TestDb,
 ) {
     let (app, metrics) = app(&db.store);
+    // A second daemon on the same database (its own writer): the database's index decides
+    // between them.
+    let (replica, replica_metrics) = self::app(&db.reconnect().await);
     // Every client sends groups drawn from the same 30 pods: the same alert arrives in many
-    // concurrent requests, most of them in the same batch.
+    // concurrent requests, most of them in the same batch, some at the other replica.
     let mut clients = tokio::task::JoinSet::new();
     for client in 0..CLIENTS {
-        let app = app.clone();
+        let app = if client % 3 == 0 {
+            replica.clone()
+        } else {
+            app.clone()
+        };
         clients.spawn(async move {
             let mut answers = Vec::new();
             for request in 0..REQUESTS_PER_CLIENT {
@@ -279,13 +291,22 @@ async fn concurrent_deliveries_share_commits_yet_every_200_is_persisted_and_an_a
     let audit = db.store.verify_audit().await.expect("verify");
     assert!(audit.is_intact(), "{audit:?}");
     assert_eq!(audit.rows as usize, opened.len());
-    let scrape = metrics.encode().expect("metrics encode");
-    assert!(
-        scrape.contains(&format!(
-            "nightshift_webhook_requests_total{{outcome=\"accepted\"}} {}",
-            CLIENTS * REQUESTS_PER_CLIENT
-        )),
-        "{scrape}"
+    let accepted = |metrics: &Metrics| {
+        let scrape = metrics.encode().expect("metrics encode");
+        let line = scrape
+            .lines()
+            .find(|l| l.starts_with("nightshift_webhook_requests_total{outcome=\"accepted\"}"))
+            .unwrap_or_else(|| panic!("no accepted series: {scrape}"))
+            .to_owned();
+        line.rsplit(' ')
+            .next()
+            .expect("value")
+            .parse::<usize>()
+            .expect("a count")
+    };
+    assert_eq!(
+        accepted(&metrics) + accepted(&replica_metrics),
+        CLIENTS * REQUESTS_PER_CLIENT
     );
 }
 

@@ -5,8 +5,8 @@
 //! earlier one wrote — and the writes. Nothing is visible to anyone else until
 //! [`IntakeBatch::commit`]; a failure anywhere drops the whole batch.
 //!
-//! The audit chain head is read once (locked on PostgreSQL), advanced in memory by every append
-//! and written back once at commit. An incident is inserted with `ON CONFLICT DO NOTHING`: the
+//! The audit chain head is read first (locked on PostgreSQL), advanced in memory by every
+//! append and written back once at commit. An incident is inserted with `ON CONFLICT DO NOTHING`: the
 //! database's one-open-incident-per-fingerprint index stays the authority, and a conflict
 //! (another daemon won the race) is an answer, not an error that would abort the transaction.
 
@@ -17,7 +17,7 @@ use sqlx::{Any, Row, Transaction};
 use super::audit::{Entry, Head};
 use super::error::{Context, Result};
 use super::incidents::{self, IncidentSummary, insert_row, opened_entry};
-use super::{Backend, Store, from_json};
+use super::{Store, from_json};
 use crate::domain::incident::Incident;
 use crate::domain::rule::Existing;
 use crate::domain::signal::ObjectRef;
@@ -34,17 +34,23 @@ pub enum Inserted {
 /// An open write transaction for a batch of intakes.
 pub struct IntakeBatch {
     tx: Transaction<'static, Any>,
-    backend: Backend,
-    head: Option<Head>,
+    head: Head,
+    /// Whether any row was appended after `head` (it is written back only then).
+    appended: bool,
 }
 
 impl Store {
-    /// Begins a batch (on SQLite it takes the write lock up front).
+    /// Begins a batch and takes the audit chain head first (on SQLite the write lock is taken
+    /// up front; on PostgreSQL the head row is locked): every batch, from whichever daemon on
+    /// the database, takes its locks in the same order — head, then incident rows — so two
+    /// batches inserting the same fingerprint wait on each other instead of deadlocking.
     pub async fn begin_intake(&self) -> Result<IntakeBatch> {
+        let mut tx = self.begin_write().await?;
+        let head = Head::read(&mut tx, self.backend).await?;
         Ok(IntakeBatch {
-            tx: self.begin_write().await?,
-            backend: self.backend,
-            head: None,
+            tx,
+            head,
+            appended: false,
         })
     }
 }
@@ -111,20 +117,15 @@ impl IntakeBatch {
     }
 
     async fn append(&mut self, entry: Entry<'_>) -> Result<()> {
-        let head = match &mut self.head {
-            Some(head) => head,
-            None => self
-                .head
-                .insert(Head::read(&mut self.tx, self.backend).await?),
-        };
-        head.append(&mut self.tx, entry).await?;
+        self.head.append(&mut self.tx, entry).await?;
+        self.appended = true;
         Ok(())
     }
 
     /// Writes the audit head and commits: every write of the batch becomes visible at once.
     pub async fn commit(mut self) -> Result<()> {
-        if let Some(head) = &self.head {
-            head.write(&mut self.tx).await?;
+        if self.appended {
+            self.head.write(&mut self.tx).await?;
         }
         self.tx.commit().await.context("committing an intake batch")
     }
