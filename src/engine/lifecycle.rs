@@ -33,6 +33,17 @@ impl Engine {
     /// Moves `incident` on from `state` as far as it can go without a human.
     pub(super) async fn drive(&self, incident: Incident, state: IncidentState) {
         let id = incident.id.clone();
+        let Some(_driving) = self.claim(&id) else {
+            tracing::debug!(incident = %id, "already driven by another task");
+            return;
+        };
+        // Another task may have moved it on since `state` was read: that task had it.
+        if let Ok(Some(now)) = self.store().load(&id).await
+            && now.incident.state != state
+        {
+            tracing::debug!(incident = %id, %state, now = %now.incident.state, "moved on meanwhile");
+            return;
+        }
         if let Err(err) = self.step(incident, state).await {
             tracing::error!(incident = %id, error = %err, "incident stopped; it resumes on restart");
         }

@@ -8,6 +8,7 @@
 mod act;
 mod approvals;
 mod concerned;
+mod driving;
 pub mod external;
 mod intake;
 mod investigate;
@@ -187,6 +188,8 @@ struct Inner {
     /// drive; the receiver is taken by the first `run`.
     adopt: mpsc::UnboundedSender<Incident>,
     adopted: Mutex<Option<mpsc::UnboundedReceiver<Incident>>>,
+    /// Incidents a task is driving now (see `driving.rs`).
+    driving: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Engine {
@@ -210,6 +213,7 @@ impl Engine {
                 events,
                 adopt,
                 adopted: Mutex::new(Some(adopted)),
+                driving: Mutex::default(),
             }),
         }
     }
