@@ -133,7 +133,8 @@ pub enum Command {
         #[arg(long)]
         detect: bool,
         /// Measure Alertmanager webhook ingest on loopback instead (groups of 1 and 50
-        /// alerts; alerts/s and p50/p99 per request).
+        /// alerts; alerts/s and p50/p99 per request), and the page of an incident with 500
+        /// evidence items.
         #[arg(long)]
         webhook: bool,
         /// Measure link POST → executor start instead (approval links over loopback, SQLite,
@@ -155,10 +156,8 @@ pub enum Command {
         /// With --webhook: requests per group size.
         #[arg(long, default_value_t = 2000)]
         requests: usize,
-        /// With --webhook: concurrent connections (above 1, SQLite's single writer answers
-        /// "database is locked" and the webhook 503s: concurrent requests do not share commits
-        /// yet).
-        #[arg(long, default_value_t = 1)]
+        /// With --webhook: concurrent connections (their requests share commits).
+        #[arg(long, default_value_t = 32)]
         connections: usize,
         /// With --detect: pods in the simulated cluster.
         #[arg(long, default_value_t = 5000)]

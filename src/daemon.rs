@@ -129,7 +129,14 @@ impl Daemon {
         let current = holder.current();
         let metrics = Metrics::new(current.rules.iter().map(|r| r.rule.name.as_str()));
         let store = self.store.clone();
-        let reloader = watch_rules(holder, rules.clone(), store, shutdown.clone(), None)?;
+        let reloader = watch_rules(
+            holder,
+            rules.clone(),
+            store,
+            metrics.clone(),
+            shutdown.clone(),
+            None,
+        )?;
         let listen = self.listen.or(settings.http.listen);
         // Approval links are signed only where they can be answered: with the front door on.
         let keys = match listen {
@@ -287,7 +294,15 @@ async fn front_door(
         investigator: Some(investigator.clone()),
     });
     let app = crate::http::with_links(app, links, auth, settings.http.max_body_bytes);
-    let (bound, task) = crate::http::serve(addr, app, stop).await?;
-    tracing::info!(%bound, "HTTP front door listening");
+    let (bound, task) = match &settings.http.tls {
+        Some(tls) => crate::http::tls::serve(addr, app, crate::http::tls::load(tls)?, stop).await?,
+        None => crate::http::serve(addr, app, stop).await?,
+    };
+    let scheme = if settings.http.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!(%bound, scheme, "HTTP front door listening");
     Ok(task)
 }

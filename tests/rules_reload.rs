@@ -100,10 +100,12 @@ async fn reading_or_touching_a_rule_file_reloads_nothing_and_an_edit_reloads_onc
     let store = Store::connect("sqlite::memory:").await.expect("store");
     let (observer, mut checks) = mpsc::unbounded_channel();
     let shutdown = CancellationToken::new();
+    let metrics = nightshift::telemetry::Metrics::new(["first"]);
     let _watching = nightshift::daemon::watch_rules(
         holder,
         current.clone(),
         store.clone(),
+        metrics.clone(),
         shutdown.clone(),
         Some(observer),
     )
@@ -119,6 +121,12 @@ async fn reading_or_touching_a_rule_file_reloads_nothing_and_an_edit_reloads_onc
     assert_eq!(next(&mut checks).await, Reload::Reloaded);
     assert_eq!(current.lock().expect("rules").rules[0].rule.name, "second");
     assert_eq!(audit_rows().await, 1);
+    // The reloaded rule's series exist at zero before its first incident.
+    let scrape = metrics.encode().expect("metrics");
+    assert!(
+        scrape.contains("nightshift_incidents_opened_total{rule=\"second\"} 0"),
+        "{scrape}"
+    );
     // The reload read every file itself: that is no change either.
     touch(&playbooks.join("p.yaml"));
     assert_eq!(next(&mut checks).await, Reload::Unchanged);

@@ -1,7 +1,9 @@
 //! `nightshift bench --webhook`: Alertmanager webhook ingest on loopback — a real server, a
-//! SQLite store, keep-alive connections posting groups of 1 and of 50 alerts, half of them
-//! re-sends (deduplicated). Each 200 waits for the store's commit. Reports alerts/s and the
-//! p50/p99 latency per request; figures, not timed assertions.
+//! SQLite store, concurrent keep-alive connections posting groups of 1 and of 50 alerts, half
+//! of them re-sends (deduplicated). Each 200 waits for the store's commit, which concurrent
+//! requests share. Reports alerts/s and the p50/p99 latency per request, then the time to
+//! serve the HTML page of an incident holding 500 evidence items; figures, not timed
+//! assertions.
 
 use crate::bench::percentile;
 use std::fmt::Write as _;
@@ -15,8 +17,10 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
+use crate::domain::evidence::{EventFacts, Evidence, Facts, LogFacts};
 use crate::domain::policy::Policy;
 use crate::domain::scope::NamespaceScope;
+use crate::domain::signal::ObjectRef;
 use crate::engine::live::{LiveGatherer, LiveVerifier};
 use crate::engine::{Engine, EngineSettings, Parts};
 use crate::http::alertmanager::{PATH, Webhooks};
@@ -32,8 +36,9 @@ const TOKEN: &str = "bench";
 /// Runs the ingest benchmark for groups of 1 and 50 alerts, `requests` requests each over
 /// `connections` connections.
 pub async fn ingest(rules: RuleSet, requests: usize, connections: usize) -> Result<String> {
-    let mut out =
-        String::from("webhook ingest (loopback, SQLite, 200 after commit, half re-sends)\n");
+    let mut out = format!(
+        "webhook ingest (loopback, SQLite, 200 after commit, half re-sends, {connections} connections)\n"
+    );
     let _ = writeln!(
         out,
         "| group | requests | alerts/s | p50 per request | p99 per request |\n|---|---|---|---|---|"
@@ -60,7 +65,98 @@ pub async fn ingest(rules: RuleSet, requests: usize, connections: usize) -> Resu
             pct(0.99)
         );
     }
+    out.push_str(&page(rules).await?);
     Ok(out)
+}
+
+/// Evidence items on the incident whose page is timed.
+const PAGE_EVIDENCE: usize = 500;
+/// Page requests timed.
+const PAGE_REQUESTS: usize = 50;
+
+/// Opens one incident through the webhook, stores [`PAGE_EVIDENCE`] items on it, and times
+/// `GET /incidents/{id}` (store load and HTML render) and the render alone.
+async fn page(rules: RuleSet) -> Result<String> {
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}", dir.path().join("page.db").display());
+    let store = Store::connect(&url).await?;
+    let stop = CancellationToken::new();
+    let addr = server(store.clone(), rules, stop.clone()).await?;
+    let mut stream = BufReader::new(TcpStream::connect(addr).await?);
+    let receipt = post(&mut stream, &addr, &body(0, 1)).await?;
+    let receipt: serde_json::Value = serde_json::from_slice(&receipt)?;
+    let id = receipt["opened"][0]
+        .as_str()
+        .context("the bench alert opened no incident")?
+        .to_owned();
+    store
+        .record_evidence(&id, &many_items(PAGE_EVIDENCE), jiff::Timestamp::now())
+        .await?;
+    let mut served = Vec::with_capacity(PAGE_REQUESTS);
+    let mut bytes = 0;
+    for _ in 0..PAGE_REQUESTS {
+        let t = Instant::now();
+        bytes = get(&mut stream, &addr, &format!("/incidents/{id}"))
+            .await?
+            .len();
+        served.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let record = store
+        .load(&id)
+        .await?
+        .context("the bench incident is gone")?;
+    let mut rendered = Vec::with_capacity(PAGE_REQUESTS);
+    for _ in 0..PAGE_REQUESTS {
+        let t = Instant::now();
+        crate::report::render(&record, crate::report::Format::Html)?;
+        rendered.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    stop.cancel();
+    store.close().await;
+    served.sort_by(f64::total_cmp);
+    rendered.sort_by(f64::total_cmp);
+    Ok(format!(
+        "incident page with {PAGE_EVIDENCE} evidence items ({bytes} bytes of HTML): \
+         served p50 {:.2} ms, p99 {:.2} ms; rendered alone p50 {:.2} ms, p99 {:.2} ms\n",
+        percentile(&served, 0.5),
+        percentile(&served, 0.99),
+        percentile(&rendered, 0.5),
+        percentile(&rendered, 0.99),
+    ))
+}
+
+/// `n` evidence items: Warning events and previous-container logs of 20 lines, alternating.
+fn many_items(n: usize) -> Evidence {
+    let mut evidence = Evidence::default();
+    for i in 0..n {
+        let pod = format!("pod-{i}");
+        if i % 2 == 0 {
+            let facts = Facts::Event(EventFacts {
+                kind: "Warning".into(),
+                reason: "BackOff".into(),
+                message: format!("Back-off restarting failed container app in pod {pod}"),
+                object: ObjectRef::namespaced("Pod", "bench", &pod),
+                count: 12,
+                first_seen: None,
+                last_seen: None,
+                source: Some("kubelet".into()),
+            });
+            evidence.push(format!("event/{i}"), facts);
+        } else {
+            let facts = Facts::Log(LogFacts {
+                namespace: "bench".into(),
+                pod: pod.clone(),
+                container: "app".into(),
+                previous: true,
+                lines: (0..20)
+                    .map(|l| format!("2026-11-20T02:00:{l:02}Z ERROR <db> connection refused"))
+                    .collect(),
+                truncated: false,
+            });
+            evidence.push(format!("log/{pod}/app/previous"), facts);
+        }
+    }
+    evidence
 }
 
 async fn server(store: Store, rules: RuleSet, stop: CancellationToken) -> Result<SocketAddr> {
@@ -142,14 +238,32 @@ async fn load(
     Ok(all)
 }
 
-/// One keep-alive HTTP/1.1 POST; fails unless the answer is 200.
-async fn post(stream: &mut BufReader<TcpStream>, addr: &SocketAddr, body: &[u8]) -> Result<()> {
+/// One keep-alive HTTP/1.1 POST of a webhook delivery; its answer, unless it is not a 200.
+async fn post(
+    stream: &mut BufReader<TcpStream>,
+    addr: &SocketAddr,
+    body: &[u8],
+) -> Result<Vec<u8>> {
     let head = format!(
         "POST {PATH} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
     stream.get_mut().write_all(head.as_bytes()).await?;
     stream.get_mut().write_all(body).await?;
+    answer(stream).await
+}
+
+/// One keep-alive HTTP/1.1 GET; its body, unless the answer is not a 200.
+async fn get(stream: &mut BufReader<TcpStream>, addr: &SocketAddr, path: &str) -> Result<Vec<u8>> {
+    let head = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nAccept: text/html\r\n\r\n"
+    );
+    stream.get_mut().write_all(head.as_bytes()).await?;
+    answer(stream).await
+}
+
+/// Reads one answer with a `Content-Length`; fails unless it is a 200.
+async fn answer(stream: &mut BufReader<TcpStream>) -> Result<Vec<u8>> {
     let mut status = String::new();
     stream.read_line(&mut status).await?;
     let mut length = 0usize;
@@ -170,5 +284,5 @@ async fn post(stream: &mut BufReader<TcpStream>, addr: &SocketAddr, body: &[u8])
     if !status.starts_with("HTTP/1.1 200") {
         bail!("{}: {}", status.trim(), String::from_utf8_lossy(&answer));
     }
-    Ok(())
+    Ok(answer)
 }

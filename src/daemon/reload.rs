@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::rules::{Reload, RuleSet, RulesHolder};
 use crate::store::Store;
+use crate::telemetry::Metrics;
 
 /// Changes closer together than this are one change.
 const QUIET: Duration = Duration::from_millis(300);
@@ -26,11 +27,13 @@ pub struct RulesWatcher {
 }
 
 /// Watches `holder`'s directories and reloads into `current` when their contents change, until
-/// `shutdown`. Every check's result is also sent to `observer`, if given, after it is audited.
+/// `shutdown`. A reloaded rule's metric series exist from then on, at zero, in `metrics`. Every
+/// check's result is also sent to `observer`, if given, after it is audited.
 pub fn watch_rules(
     mut holder: RulesHolder,
     current: Arc<Mutex<Arc<RuleSet>>>,
     store: Store,
+    metrics: Metrics,
     shutdown: CancellationToken,
     observer: Option<mpsc::UnboundedSender<Reload>>,
 ) -> Result<RulesWatcher> {
@@ -60,7 +63,7 @@ pub fn watch_rules(
             }
             // Let a burst of changes (an editor's write, rename and chmod) settle.
             while let Ok(Some(())) = tokio::time::timeout(QUIET, rx.recv()).await {}
-            let outcome = reload(&mut holder, &current, &store).await;
+            let outcome = reload(&mut holder, &current, &store, &metrics).await;
             if let Some(observer) = &observer {
                 let _ = observer.send(outcome);
             }
@@ -70,7 +73,12 @@ pub fn watch_rules(
 }
 
 /// Reloads if the files changed; audits a reload or a failed one.
-async fn reload(holder: &mut RulesHolder, current: &Mutex<Arc<RuleSet>>, store: &Store) -> Reload {
+async fn reload(
+    holder: &mut RulesHolder,
+    current: &Mutex<Arc<RuleSet>>,
+    store: &Store,
+    metrics: &Metrics,
+) -> Reload {
     let outcome = holder.reload_if_changed();
     let (kind, detail) = match &outcome {
         Reload::Unchanged => {
@@ -80,6 +88,10 @@ async fn reload(holder: &mut RulesHolder, current: &Mutex<Arc<RuleSet>>, store: 
         Reload::Reloaded => {
             let set = holder.current();
             let count = set.rules.len();
+            // A new rule's series exist before its first incident, as at start-up.
+            for rule in &set.rules {
+                metrics.add_rule(&rule.rule.name);
+            }
             *current.lock().unwrap_or_else(PoisonError::into_inner) = set;
             tracing::info!(rules = count, "rules reloaded");
             ("rules.reloaded", json!({"rules": count}))

@@ -1,7 +1,8 @@
 //! Signals from outside the watch loop — Alertmanager's webhook — taken with a persistence
-//! guarantee: [`Engine::accept`] returns only once the store holds the decision (the incident
-//! opened, the join recorded, or the open incident that deduplicates it), so a 2xx to the
-//! sender means nothing is lost. An incident opened here is handed to the running loop to be
+//! guarantee: [`Engine::accept`] / [`Engine::accept_all`] return only once the store holds the
+//! decision — the incident opened, the join recorded, or the open incident that deduplicates
+//! it — committed in a batch shared with the other waiting requests, so a 2xx to the sender
+//! means nothing is lost. An incident opened here is handed to the running loop to be
 //! driven; with no loop running it stays `open` in the store and is resumed on the next start.
 //! [`Engine::resolve_alert`] records a resolved alert in its incident's timeline and closes the
 //! incident when it is still only waiting for a human's approval: nothing ran, and the condition
@@ -50,8 +51,22 @@ impl Engine {
         signal: Signal,
         now: Timestamp,
     ) -> Result<Option<Incident>, StoreError> {
-        let opened = self.open(signal, now).await?;
-        if let Some(incident) = &opened {
+        Ok(self.accept_all(vec![signal], now).await?.pop().flatten())
+    }
+
+    /// [`Engine::accept`] for several signals (the firing alerts of one webhook delivery):
+    /// judged and committed in one transaction, shared with whatever other requests are
+    /// waiting; one answer per signal, in order. A store failure fails them all.
+    pub async fn accept_all(
+        &self,
+        signals: Vec<Signal>,
+        now: Timestamp,
+    ) -> Result<Vec<Option<Incident>>, StoreError> {
+        for signal in &signals {
+            self.metrics().signal_received(signal.source);
+        }
+        let opened = self.open_all(signals, now).await?;
+        for incident in opened.iter().flatten() {
             // No loop running: it stays `open` in the store and resumes on the next start.
             let _ = self.inner.adopt.send(incident.clone());
         }

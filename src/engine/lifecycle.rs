@@ -33,6 +33,17 @@ impl Engine {
     /// Moves `incident` on from `state` as far as it can go without a human.
     pub(super) async fn drive(&self, incident: Incident, state: IncidentState) {
         let id = incident.id.clone();
+        let Some(_driving) = self.claim(&id) else {
+            tracing::debug!(incident = %id, "already driven by another task");
+            return;
+        };
+        // Another task may have moved it on since `state` was read: that task had it.
+        if let Ok(Some(now)) = self.store().load(&id).await
+            && now.incident.state != state
+        {
+            tracing::debug!(incident = %id, %state, now = %now.incident.state, "moved on meanwhile");
+            return;
+        }
         if let Err(err) = self.step(incident, state).await {
             tracing::error!(incident = %id, error = %err, "incident stopped; it resumes on restart");
         }
@@ -105,10 +116,13 @@ impl Engine {
     ) -> Result<Plan, EngineError> {
         let store = self.store();
         let parts = self.parts();
-        let gathered = parts
-            .gatherer
-            .gather(&incident.signal, &playbook.evidence)
-            .await;
+        // An alert or a question follows the signal its objects raise, as in replay.
+        let considered = self.considered(incident, playbook).await?;
+        let (signal, playbook) = match &considered {
+            Some((signal, playbook)) => (signal, playbook),
+            None => (&incident.signal, playbook),
+        };
+        let gathered = parts.gatherer.gather(signal, &playbook.evidence).await;
         let id = &incident.id;
         self.emit(Progress::Gathered {
             incident: id.clone(),
@@ -126,7 +140,9 @@ impl Engine {
             .recent_actions(now - parts.policy.lookback(), None)
             .await?;
         let (diagnosis, plan) = decide(
-            &incident.signal,
+            considered
+                .as_ref()
+                .map_or(&incident.signal, |(signal, _)| signal),
             playbook,
             &gathered.evidence,
             &parts.policy,

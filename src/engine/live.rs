@@ -31,6 +31,21 @@ impl Gatherer for LiveGatherer {
             }
         })
     }
+
+    fn concerned<'a>(
+        &'a self,
+        signal: &'a Signal,
+        spec: &'a EvidenceSpec,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Vec<Signal>> {
+        Box::pin(async move {
+            let fetched = self
+                .0
+                .fetch(&signal.target, signal.workload.as_ref(), spec)
+                .await;
+            crate::replay::concerned_signals(&fetched.objects, &signal.target, now)
+        })
+    }
 }
 
 /// The plan's checks polled against the apiserver.

@@ -7,6 +7,8 @@
 
 mod act;
 mod approvals;
+mod concerned;
+mod driving;
 pub mod external;
 mod intake;
 mod investigate;
@@ -65,6 +67,18 @@ pub struct Gathered {
 pub trait Gatherer: Send + Sync {
     /// Evidence about `signal`'s target, bounded by `spec`.
     fn gather<'a>(&'a self, signal: &'a Signal, spec: &'a EvidenceSpec) -> BoxFuture<'a, Gathered>;
+
+    /// The signals the detectors raise about what `signal`'s target concerns (a workload's
+    /// pods, a CronJob's runs, the object itself), read from the cluster as replay reads a case
+    /// ([`crate::replay::concerned_signals`]). None by default (a gatherer without a cluster).
+    fn concerned<'a>(
+        &'a self,
+        _signal: &'a Signal,
+        _spec: &'a EvidenceSpec,
+        _now: Timestamp,
+    ) -> BoxFuture<'a, Vec<Signal>> {
+        Box::pin(std::future::ready(Vec::new()))
+    }
 }
 
 /// Runs a plan's verification checks (the live verifier in production).
@@ -182,6 +196,8 @@ struct Inner {
     adopted: Mutex<Option<mpsc::UnboundedReceiver<Incident>>>,
     /// Pages humans on state changes; none: the state change is only logged.
     pager: Option<Arc<crate::pagers::Dispatcher>>,
+    /// Incidents a task is driving now (see `driving.rs`).
+    driving: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Engine {
@@ -212,6 +228,7 @@ impl Engine {
                 adopt,
                 adopted: Mutex::new(Some(adopted)),
                 pager,
+                driving: Mutex::default(),
             }),
         }
     }
@@ -338,8 +355,17 @@ impl Engine {
         signal: Signal,
         now: Timestamp,
     ) -> Result<Option<Incident>, StoreError> {
-        let opened = self.inner.intake.open(signal, now).await?;
-        if let Some(incident) = &opened {
+        Ok(self.open_all(vec![signal], now).await?.pop().flatten())
+    }
+
+    /// [`Engine::open`] for several signals, committed together: one answer per signal.
+    pub async fn open_all(
+        &self,
+        signals: Vec<Signal>,
+        now: Timestamp,
+    ) -> Result<Vec<Option<Incident>>, StoreError> {
+        let opened = self.inner.intake.open_all(signals, now).await?;
+        for incident in opened.iter().flatten() {
             self.emit(Progress::Opened {
                 incident: incident.id.clone(),
                 rule: incident.rule.clone(),

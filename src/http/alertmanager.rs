@@ -6,9 +6,11 @@
 //! Alerts about namespaces nightshift does not watch are answered as ignored, with the reason.
 
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Serialize;
@@ -18,6 +20,8 @@ use crate::alerts::{Webhook, WebhookError};
 use crate::domain::scope::NamespaceScope;
 use crate::engine::Engine;
 use crate::engine::external::Resolution;
+use crate::telemetry::Metrics;
+use crate::telemetry::metrics::WebhookOutcome;
 
 /// The webhook's path.
 pub const PATH: &str = "/api/v1/alerts/alertmanager";
@@ -92,8 +96,10 @@ async fn receive(
         alerts: hook.alerts.len(),
         ..Receipt::default()
     };
+    let now = hooks.engine.now();
+    let mut firing = Vec::new();
+    let mut resolved = Vec::new();
     for (index, alert) in hook.alerts.iter().enumerate() {
-        let now = hooks.engine.now();
         let signal = alert.signal(now);
         let namespace = signal.target.namespace.as_deref();
         if !hooks.watch.allows(namespace) {
@@ -104,26 +110,31 @@ async fn receive(
                     namespace.unwrap_or_default()
                 ),
             });
-            continue;
+        } else if alert.status == "resolved" {
+            resolved.push((index, signal, &alert.fingerprint));
+        } else {
+            firing.push(signal);
         }
-        if alert.status == "resolved" {
-            let resolution = hooks
-                .engine
-                .resolve_alert(&signal, &alert.fingerprint, now)
-                .await
-                .map_err(unavailable)?;
-            receipt.note(index, resolution);
-            continue;
-        }
-        match hooks
-            .engine
-            .accept(signal, now)
-            .await
-            .map_err(unavailable)?
-        {
+    }
+    // Every firing alert of the group in one commit, shared with other deliveries waiting.
+    for opened in hooks
+        .engine
+        .accept_all(firing, now)
+        .await
+        .map_err(unavailable)?
+    {
+        match opened {
             Some(incident) => receipt.opened.push(incident.id),
             None => receipt.known += 1,
         }
+    }
+    for (index, signal, fingerprint) in resolved {
+        let resolution = hooks
+            .engine
+            .resolve_alert(&signal, fingerprint, now)
+            .await
+            .map_err(unavailable)?;
+        receipt.note(index, resolution);
     }
     tracing::info!(
         alerts = receipt.alerts,
@@ -162,6 +173,28 @@ pub fn parse(bytes: &[u8]) -> Result<Webhook, ApiError> {
     Ok(hook)
 }
 
+/// Counts every answer to a webhook delivery by outcome (`nightshift_webhook_requests_total`),
+/// authentication refusals included: it sits outside [`super::auth::require`].
+pub async fn count(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
+    let webhook = request.uri().path() == PATH;
+    let response = next.run(request).await;
+    if webhook {
+        metrics.webhook_request(outcome(response.status()));
+    }
+    response
+}
+
+/// The outcome a webhook answer counts as.
+fn outcome(status: StatusCode) -> WebhookOutcome {
+    match status {
+        s if s.is_success() => WebhookOutcome::Accepted,
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => WebhookOutcome::Unauthorized,
+        StatusCode::TOO_MANY_REQUESTS => WebhookOutcome::RateLimited,
+        s if s.is_server_error() => WebhookOutcome::Failed,
+        _ => WebhookOutcome::Invalid,
+    }
+}
+
 fn body_error(rejection: BytesRejection) -> ApiError {
     let status = rejection.status();
     if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -180,4 +213,32 @@ fn unavailable(err: crate::store::StoreError) -> ApiError {
         StatusCode::SERVICE_UNAVAILABLE,
         format!("the store is unavailable, retry later: {err}"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{StatusCode, WebhookOutcome, outcome};
+
+    #[test]
+    fn every_answer_counts_as_the_outcome_alertmanager_acts_on() {
+        assert_eq!(outcome(StatusCode::OK), WebhookOutcome::Accepted);
+        assert_eq!(
+            outcome(StatusCode::UNAUTHORIZED),
+            WebhookOutcome::Unauthorized
+        );
+        assert_eq!(outcome(StatusCode::FORBIDDEN), WebhookOutcome::Unauthorized);
+        assert_eq!(
+            outcome(StatusCode::TOO_MANY_REQUESTS),
+            WebhookOutcome::RateLimited
+        );
+        assert_eq!(
+            outcome(StatusCode::SERVICE_UNAVAILABLE),
+            WebhookOutcome::Failed
+        );
+        assert_eq!(outcome(StatusCode::BAD_REQUEST), WebhookOutcome::Invalid);
+        assert_eq!(
+            outcome(StatusCode::PAYLOAD_TOO_LARGE),
+            WebhookOutcome::Invalid
+        );
+    }
 }

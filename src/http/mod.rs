@@ -8,6 +8,7 @@ pub mod auth;
 pub mod error;
 pub mod health;
 pub mod settings;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use auth::Auth;
-pub use settings::{AuthMode, HttpSettings};
+pub use settings::{AuthMode, HttpSettings, TlsSettings};
 
 /// What the routers are built from.
 pub struct Parts {
@@ -44,7 +45,7 @@ pub fn app(parts: Parts) -> Router {
         (engine.store().clone(), engine.metrics().clone())
     };
     // Unauthenticated: what probes and Prometheus scrape.
-    let open = health::router(parts.health).merge(crate::telemetry::router(metrics));
+    let open = health::router(parts.health).merge(crate::telemetry::router(metrics.clone()));
     // Authenticated: the webhook, the incident pages and investigations.
     let mut guarded = Router::new()
         .merge(alertmanager::router(parts.webhooks))
@@ -52,7 +53,9 @@ pub fn app(parts: Parts) -> Router {
     if let Some(investigator) = parts.investigator {
         guarded = guarded.merge(crate::investigate::http::router(investigator));
     }
-    let guarded = guarded.layer(from_fn_with_state(parts.auth, auth::require));
+    let guarded = guarded
+        .layer(from_fn_with_state(parts.auth, auth::require))
+        .layer(from_fn_with_state(metrics.clone(), alertmanager::count));
     open.merge(guarded)
         .layer(DefaultBodyLimit::max(parts.max_body_bytes))
 }

@@ -41,6 +41,19 @@ pub struct HttpSettings {
     pub trusted_proxies: Vec<IpAddr>,
     /// Largest request body accepted, in bytes (413 above it).
     pub max_body_bytes: usize,
+    /// Serve HTTPS with this certificate and key instead of plain HTTP (for setups without a
+    /// TLS-terminating proxy in front).
+    pub tls: Option<TlsSettings>,
+}
+
+/// `http.tls`: PEM files, read once at start-up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// The certificate chain, leaf first (PEM).
+    pub cert_file: PathBuf,
+    /// Its private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
 }
 
 impl Default for HttpSettings {
@@ -53,6 +66,7 @@ impl Default for HttpSettings {
             groups_header: None,
             trusted_proxies: Vec::new(),
             max_body_bytes: 1024 * 1024,
+            tls: None,
         }
     }
 }

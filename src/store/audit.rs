@@ -54,6 +54,9 @@ pub mod kinds {
     pub const EXECUTION_HELD: &str = "execution.held";
     /// The gatherer named the workload of an incident whose signal did not; it was kept.
     pub const WORKLOAD_RESOLVED: &str = "incident.workload_resolved";
+    /// An alert's or a question's incident is diagnosed with a signal its objects raise (detail:
+    /// that signal's rule, playbook, reason and target), as replay would.
+    pub const SIGNAL_CONSIDERED: &str = "signal.considered";
     /// Alertmanager said an alert of this incident resolved (detail: alertname, fingerprint).
     pub const ALERT_RESOLVED: &str = "alert.resolved";
 }
@@ -144,62 +147,98 @@ pub(crate) async fn append(
     backend: Backend,
     entry: Entry<'_>,
 ) -> Result<AuditRow> {
-    let head_sql = match backend {
-        Backend::Postgres => "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
-        Backend::Sqlite => "SELECT seq, hash FROM audit_head WHERE id = 1",
-    };
-    let head = sqlx::query(head_sql)
-        .fetch_one(&mut *conn)
-        .await
-        .context("reading the audit chain head")?;
-    let head_seq: i64 = head
-        .try_get("seq")
-        .context("reading the audit chain head")?;
-    let prev_hash: String = head
-        .try_get("hash")
-        .context("reading the audit chain head")?;
-    let seq = head_seq + 1;
-    let at_ms = millis(entry.at);
-    let hash = row_hash(
-        &prev_hash,
-        seq,
-        at_ms,
-        entry.incident_id,
-        entry.kind,
-        entry.actor,
-        &entry.detail,
-    );
-    sqlx::query(
-        "INSERT INTO audit (seq, at, incident_id, kind, actor, detail, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(seq)
-    .bind(at_ms)
-    .bind(entry.incident_id)
-    .bind(entry.kind)
-    .bind(entry.actor)
-    .bind(canonical_json(&entry.detail))
-    .bind(&prev_hash)
-    .bind(&hash)
-    .execute(&mut *conn)
-    .await
-    .context("appending an audit row")?;
-    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+    let mut head = Head::read(conn, backend).await?;
+    let row = head.append(conn, entry).await?;
+    head.write(conn).await?;
+    Ok(row)
+}
+
+/// The chain head as a transaction sees it: several rows can be appended after one read of it
+/// and one write of it at the end (a batch of intakes), inside the same transaction.
+pub(crate) struct Head {
+    seq: i64,
+    hash: String,
+}
+
+impl Head {
+    /// Reads (and on PostgreSQL locks until the transaction ends) the chain head.
+    pub(crate) async fn read(conn: &mut AnyConnection, backend: Backend) -> Result<Head> {
+        let head_sql = match backend {
+            Backend::Postgres => "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
+            Backend::Sqlite => "SELECT seq, hash FROM audit_head WHERE id = 1",
+        };
+        let head = sqlx::query(head_sql)
+            .fetch_one(&mut *conn)
+            .await
+            .context("reading the audit chain head")?;
+        Ok(Head {
+            seq: head
+                .try_get("seq")
+                .context("reading the audit chain head")?,
+            hash: head
+                .try_get("hash")
+                .context("reading the audit chain head")?,
+        })
+    }
+
+    /// Inserts the row after this head and moves the head past it (in memory; see
+    /// [`Head::write`]).
+    pub(crate) async fn append(
+        &mut self,
+        conn: &mut AnyConnection,
+        entry: Entry<'_>,
+    ) -> Result<AuditRow> {
+        let seq = self.seq + 1;
+        let prev_hash = self.hash.clone();
+        let at_ms = millis(entry.at);
+        let hash = row_hash(
+            &prev_hash,
+            seq,
+            at_ms,
+            entry.incident_id,
+            entry.kind,
+            entry.actor,
+            &entry.detail,
+        );
+        sqlx::query(
+            "INSERT INTO audit (seq, at, incident_id, kind, actor, detail, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
         .bind(seq)
+        .bind(at_ms)
+        .bind(entry.incident_id)
+        .bind(entry.kind)
+        .bind(entry.actor)
+        .bind(canonical_json(&entry.detail))
+        .bind(&prev_hash)
         .bind(&hash)
         .execute(&mut *conn)
         .await
-        .context("advancing the audit chain head")?;
-    Ok(AuditRow {
-        seq,
-        at: entry.at,
-        incident_id: entry.incident_id.map(str::to_owned),
-        kind: entry.kind.to_owned(),
-        actor: entry.actor.to_owned(),
-        detail: entry.detail,
-        prev_hash,
-        hash,
-    })
+        .context("appending an audit row")?;
+        self.seq = seq;
+        self.hash.clone_from(&hash);
+        Ok(AuditRow {
+            seq,
+            at: entry.at,
+            incident_id: entry.incident_id.map(str::to_owned),
+            kind: entry.kind.to_owned(),
+            actor: entry.actor.to_owned(),
+            detail: entry.detail,
+            prev_hash,
+            hash,
+        })
+    }
+
+    /// Stores the head as it now stands.
+    pub(crate) async fn write(&self, conn: &mut AnyConnection) -> Result<()> {
+        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+            .bind(self.seq)
+            .bind(&self.hash)
+            .execute(&mut *conn)
+            .await
+            .context("advancing the audit chain head")?;
+        Ok(())
+    }
 }
 
 /// The columns of an audit row, in `decode` order.

@@ -148,6 +148,12 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// A batch of intakes failed as a whole: every signal in it gets this same error.
+    #[error("{0}")]
+    Batch(std::sync::Arc<StoreError>),
+    /// The task that writes intake batches is gone (the runtime that ran it shut down).
+    #[error("the intake writer has stopped: the daemon is shutting down")]
+    WriterStopped,
     /// The database refused or failed a statement.
     #[error("database error while {context}: {source}")]
     Database {
@@ -179,6 +185,8 @@ impl StoreError {
             StoreError::Serialize { .. } => "serialize",
             StoreError::Corrupt { .. } => "corrupt",
             StoreError::Database { .. } => "database",
+            StoreError::Batch(inner) => inner.metric_label(),
+            StoreError::WriterStopped => "writer_stopped",
         }
     }
 }

@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::{Any, AnyConnection, Executor, Row};
 
 use super::audit::{self, Entry, kinds};
 use super::error::{Context, Result, is_unique_violation};
@@ -106,18 +106,25 @@ pub(crate) async fn current_state(conn: &mut AnyConnection, id: &str) -> Result<
     parse_state(&state, &format!("state of incident {id}"))
 }
 
-impl Store {
-    /// Stores a newly opened incident (with `updated_at = opened_at`) and audits it. Fails with
-    /// [`StoreError::DuplicateIncident`] when the id is taken.
-    pub async fn insert_incident(&self, incident: &Incident) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        let opened_at = millis(incident.opened_at);
-        let closed_at = incident.state.is_terminal().then_some(opened_at);
-        let inserted = sqlx::query(
-            "INSERT INTO incidents (id, rule, severity, fingerprint, target_kind, \
-             target_namespace, target_name, playbook, state, opened_at, updated_at, closed_at, \
-             signal, scope) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        )
+/// Inserts an incident row (with `updated_at = opened_at`); `on_conflict` is appended to the
+/// statement (`ON CONFLICT DO NOTHING` in a batch, where a failed statement would abort the
+/// whole transaction on PostgreSQL). Returns how many rows were inserted, or the driver's
+/// error as it is (the caller tells a uniqueness violation apart).
+pub(crate) async fn insert_row(
+    conn: &mut AnyConnection,
+    incident: &Incident,
+    on_conflict: &str,
+) -> Result<std::result::Result<u64, sqlx::Error>> {
+    let opened_at = millis(incident.opened_at);
+    let closed_at = incident.state.is_terminal().then_some(opened_at);
+    let signal = to_json(&incident.signal, "the incident's signal")?;
+    let sql = format!(
+        "INSERT INTO incidents (id, rule, severity, fingerprint, target_kind, \
+         target_namespace, target_name, playbook, state, opened_at, updated_at, closed_at, \
+         signal, scope) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+         {on_conflict}"
+    );
+    let done = sqlx::query(&sql)
         .bind(&incident.id)
         .bind(&incident.rule)
         .bind(incident.severity.as_str())
@@ -130,18 +137,20 @@ impl Store {
         .bind(opened_at)
         .bind(opened_at)
         .bind(closed_at)
-        .bind(to_json(&incident.signal, "the incident's signal")?)
+        .bind(signal)
         .bind(incident.scope().to_string())
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await;
-        match inserted {
-            Err(err) if is_unique_violation(&err) => {
-                drop(tx);
-                return Err(self.why_not_unique(incident).await);
-            }
-            other => other.context("inserting an incident")?,
-        };
-        let detail = json!({
+    Ok(done.map(|done| done.rows_affected()))
+}
+
+/// The audit entry that records `incident` opening.
+pub(crate) fn opened_entry(incident: &Incident) -> Entry<'_> {
+    Entry {
+        incident_id: Some(&incident.id),
+        kind: kinds::INCIDENT_OPENED,
+        actor: "nightshift",
+        detail: json!({
             "rule": incident.rule,
             "severity": incident.severity,
             "fingerprint": incident.fingerprint,
@@ -149,15 +158,67 @@ impl Store {
             "playbook": incident.playbook,
             "state": incident.state,
             "reason": incident.signal.reason,
-        });
-        let entry = Entry {
-            incident_id: Some(&incident.id),
-            kind: kinds::INCIDENT_OPENED,
-            actor: "nightshift",
-            detail,
-            at: incident.opened_at,
+        }),
+        at: incident.opened_at,
+    }
+}
+
+/// The oldest open incident about workload `scope`, read through `conn` (a pool or a
+/// transaction).
+pub(crate) async fn open_on_scope<'e>(
+    conn: impl Executor<'e, Database = Any>,
+    scope: &ObjectRef,
+) -> Result<Option<IncidentSummary>> {
+    let row = sqlx::query(&format!(
+        "SELECT {SUMMARY_COLUMNS} FROM incidents WHERE scope = $1 AND closed_at IS NULL \
+         ORDER BY opened_at, id LIMIT 1"
+    ))
+    .bind(scope.to_string())
+    .fetch_optional(conn)
+    .await
+    .context("looking up the open incident of a workload")?;
+    row.as_ref().map(decode_summary).transpose()
+}
+
+/// The newest non-replayed incident with `fingerprint`, read through `conn`.
+pub(crate) async fn latest_by_fingerprint<'e>(
+    conn: impl Executor<'e, Database = Any>,
+    fingerprint: &str,
+) -> Result<Option<Existing>> {
+    let row = sqlx::query(&format!(
+        "SELECT {SUMMARY_COLUMNS} FROM incidents WHERE fingerprint = $1 \
+         AND state <> 'replayed' ORDER BY opened_at DESC, id DESC LIMIT 1"
+    ))
+    .bind(fingerprint)
+    .fetch_optional(conn)
+    .await
+    .context("looking up an incident by fingerprint")?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let summary = decode_summary(&row)?;
+    Ok(Some(Existing {
+        id: summary.id,
+        state: summary.state,
+        opened_at: summary.opened_at,
+        closed_at: summary.closed_at,
+    }))
+}
+
+impl Store {
+    /// Stores a newly opened incident (with `updated_at = opened_at`) and audits it. Fails with
+    /// [`StoreError::DuplicateIncident`] when the id is taken.
+    pub async fn insert_incident(&self, incident: &Incident) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let inserted = insert_row(&mut tx, incident, "").await?;
+        match inserted {
+            Err(err) if is_unique_violation(&err) => {
+                drop(tx);
+                return Err(self.why_not_unique(incident).await);
+            }
+            other => other.context("inserting an incident")?,
         };
-        audit::append(&mut tx, self.backend, entry).await?;
+        audit::append(&mut tx, self.backend, opened_entry(incident)).await?;
         tx.commit().await.context("committing a new incident")
     }
 
@@ -187,15 +248,7 @@ impl Store {
     /// The oldest open (not closed) incident about workload `scope` (see
     /// [`Incident::scope`]), whatever its rule.
     pub async fn open_on_scope(&self, scope: &ObjectRef) -> Result<Option<IncidentSummary>> {
-        let row = sqlx::query(&format!(
-            "SELECT {SUMMARY_COLUMNS} FROM incidents WHERE scope = $1 AND closed_at IS NULL \
-             ORDER BY opened_at, id LIMIT 1"
-        ))
-        .bind(scope.to_string())
-        .fetch_optional(&self.pool)
-        .await
-        .context("looking up the open incident of a workload")?;
-        row.as_ref().map(decode_summary).transpose()
+        open_on_scope(&self.pool, scope).await
     }
 
     /// Incidents in any of `states`, oldest first: what the engine resumes after a restart.
@@ -238,24 +291,7 @@ impl Store {
     /// The newest incident with this fingerprint, for [`crate::domain::rule::admit`]. A
     /// replayed incident holds no fingerprint: it is never returned.
     pub async fn latest_by_fingerprint(&self, fingerprint: &str) -> Result<Option<Existing>> {
-        let row = sqlx::query(&format!(
-            "SELECT {SUMMARY_COLUMNS} FROM incidents WHERE fingerprint = $1 \
-             AND state <> 'replayed' ORDER BY opened_at DESC, id DESC LIMIT 1"
-        ))
-        .bind(fingerprint)
-        .fetch_optional(&self.pool)
-        .await
-        .context("looking up an incident by fingerprint")?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let summary = decode_summary(&row)?;
-        Ok(Some(Existing {
-            id: summary.id,
-            state: summary.state,
-            opened_at: summary.opened_at,
-            closed_at: summary.closed_at,
-        }))
+        latest_by_fingerprint(&self.pool, fingerprint).await
     }
 
     /// Moves an incident to `to`: reads its state, checks the move with

@@ -13,6 +13,7 @@
 mod actions;
 mod answers;
 mod audit;
+mod batch;
 mod error;
 mod incidents;
 mod load;
@@ -36,6 +37,7 @@ use crate::domain::redact;
 pub use actions::{ActionOutcome, Recorded};
 pub use answers::{Answer, AnswerOutcome};
 pub use audit::{AuditReport, AuditRow, BrokenRow, GENESIS_HASH, kinds};
+pub use batch::{Inserted, IntakeBatch};
 pub use error::{Result, StoreError};
 pub use incidents::IncidentSummary;
 pub use load::{
