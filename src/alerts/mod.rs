@@ -112,17 +112,31 @@ impl Alert {
 
     /// What the alert is about, from its labels. Object labels (`job_name`, `deployment`,
     /// `node` on node alerts...) win over `pod`: for kube-state-metrics series that describe a
-    /// Job or a Node, `pod` names the exporter that scraped them, not the subject.
+    /// Job or a Node, `pod` names the exporter that scraped them, not the subject. That is read
+    /// from the labels' structure, whatever the alert is called: a `pod` that is the scrape
+    /// target itself (its name extends the target's `service`, or its `container` is the scrape
+    /// `job`) is the exporter; with `honor_labels` off the subject is in `exported_pod` /
+    /// `exported_namespace`, which then win.
     pub fn target(&self) -> ObjectRef {
         let label = |k: &str| self.labels.get(k).filter(|v| !v.is_empty()).cloned();
-        let namespace = label("namespace").or_else(|| label("exported_namespace"));
+        let namespace = label("exported_namespace").or_else(|| label("namespace"));
         let namespaced = |kind: &str, name: String| ObjectRef {
             kind: kind.into(),
             namespace: namespace.clone(),
             name,
         };
         let node_alert = self.name().contains("Node") || self.name().starts_with("Kubelet");
-        if node_alert && let Some(node) = label("node") {
+        let exported = label("exported_pod");
+        let scraped = label("pod").is_some_and(|pod| {
+            let is_job = label("container").is_some_and(|c| label("job").as_ref() == Some(&c));
+            let extends_service =
+                label("service").is_some_and(|svc| pod.starts_with(&format!("{svc}-")));
+            is_job || extends_service
+        });
+        let exporter_pod = exported.is_none() && scraped;
+        if (node_alert || exporter_pod)
+            && let Some(node) = label("node")
+        {
             return ObjectRef::cluster("Node", &node);
         }
         let objects = [
@@ -139,7 +153,7 @@ impl Alert {
         if let Some((kind, name)) = objects.iter().find_map(|(l, k)| label(l).map(|n| (*k, n))) {
             return namespaced(kind, name);
         }
-        if let Some(pod) = label("pod").or_else(|| label("exported_pod")) {
+        if let Some(pod) = exported.or_else(|| label("pod")) {
             return namespaced("Pod", pod);
         }
         if let Some(node) = label("node") {
@@ -228,6 +242,33 @@ mod tests {
         let job = PAYLOAD.replace(r#""container":"api""#, r#""job_name":"migrate-42""#);
         let hook = Webhook::parse(job.as_bytes()).expect("valid");
         assert_eq!(hook.alerts[0].target().to_string(), "Job/shop/migrate-42");
+    }
+
+    #[test]
+    fn the_exporter_pod_is_recognised_by_its_labels_not_by_the_alert_name() {
+        // A node condition under a team's own alert name, scraped from kube-state-metrics by
+        // the Prometheus Operator: `pod`, `service`, `container` and `job` name the exporter.
+        let renamed = PAYLOAD.replace(
+            r#""alertname":"KubePodCrashLooping","namespace":"shop","pod":"api-1","container":"api""#,
+            r#""alertname":"TeamServiceUnhappy","namespace":"monitoring","pod":"kps-kube-state-metrics-6c7b9d8f5-4xq2m","container":"kube-state-metrics","job":"kube-state-metrics","service":"kps-kube-state-metrics","node":"worker-3","condition":"MemoryPressure""#,
+        );
+        let hook = Webhook::parse(renamed.as_bytes()).expect("valid");
+        assert_eq!(hook.alerts[0].target().to_string(), "Node/worker-3");
+        // The same exporter reporting a pod it describes (honor_labels on): the subject pod's
+        // own labels replace the target's, and the pod is the subject even with a node label.
+        let subject = PAYLOAD.replace(
+            r#""container":"api""#,
+            r#""container":"api","job":"kube-state-metrics","service":"kps-kube-state-metrics","node":"worker-3""#,
+        );
+        let hook = Webhook::parse(subject.as_bytes()).expect("valid");
+        assert_eq!(hook.alerts[0].target().to_string(), "Pod/shop/api-1");
+        // honor_labels off: the subject is in exported_pod / exported_namespace.
+        let exported = PAYLOAD.replace(
+            r#""namespace":"shop","pod":"api-1","container":"api""#,
+            r#""namespace":"monitoring","pod":"kube-state-metrics-0","exported_namespace":"shop","exported_pod":"api-1","container":"kube-state-metrics","job":"kube-state-metrics","node":"worker-3""#,
+        );
+        let hook = Webhook::parse(exported.as_bytes()).expect("valid");
+        assert_eq!(hook.alerts[0].target().to_string(), "Pod/shop/api-1");
     }
 
     #[test]
