@@ -18,9 +18,7 @@ use nightshift::k8s::execute::Executor;
 use nightshift::k8s::{collect, verify};
 use nightshift::replay::{Case, run};
 use nightshift::rules::RuleSet;
-use nightshift::sim::SimCluster;
 use nightshift::store::{Store, kinds};
-use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -31,39 +29,6 @@ const DECIDED_WITHIN: Duration = Duration::from_secs(60);
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A simulated cluster holding a recorded case's objects and logs.
-async fn cluster_for(case: &Case) -> sim_harness::Sim {
-    let cluster = SimCluster::new();
-    let yaml = std::fs::read_to_string(case.dir.join("objects.yaml")).expect("objects.yaml");
-    for doc in serde_yaml_ng::Deserializer::from_str(&yaml) {
-        let object = serde_json::Value::deserialize(doc).expect("YAML");
-        let items = match object.get("items").and_then(|i| i.as_array()) {
-            Some(items) => items.clone(),
-            None if object.is_null() => Vec::new(),
-            None => vec![object],
-        };
-        for item in items {
-            if let Err(e) = cluster.apply(item) {
-                assert!(
-                    e.message.contains("is registered"),
-                    "the sim refused: {e:?}"
-                );
-            }
-        }
-    }
-    for ((pod, container, previous), text) in &case.logs {
-        let ns = case
-            .objects
-            .pods
-            .iter()
-            .find(|p| p.metadata.name.as_deref() == Some(pod))
-            .and_then(|p| p.metadata.namespace.clone())
-            .expect("the log's pod is recorded");
-        cluster.set_log(&ns, pod, container, *previous, text);
-    }
-    sim_harness::start(cluster).await
 }
 
 fn engine(sim: &sim_harness::Sim, store: &Store, now: Timestamp) -> Engine {
@@ -122,7 +87,7 @@ async fn an_alert_opened_incident_is_diagnosed_as_replay_diagnoses_the_same_case
         let replayed = run(case, &rules, &Policy::default())
             .incident
             .unwrap_or_else(|| panic!("{}: replay opens an incident", case.name));
-        let sim = cluster_for(case).await;
+        let sim = sim_harness::for_case(case).await;
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::connect(&format!("sqlite://{}", dir.path().join("n.db").display()))
             .await

@@ -18,9 +18,7 @@ use nightshift::k8s::execute::Executor;
 use nightshift::k8s::{collect, verify};
 use nightshift::replay::{Case, run};
 use nightshift::rules::RuleSet;
-use nightshift::sim::SimCluster;
 use nightshift::store::{Store, kinds};
-use serde::Deserialize;
 use tower::ServiceExt;
 
 mod sim_harness;
@@ -31,39 +29,6 @@ const CRASHING: &str = "fixtures/incidents/payments-api-missing-deploy-env-after
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A simulated cluster holding a recorded case's objects and logs.
-async fn cluster_for(case: &Case) -> sim_harness::Sim {
-    let cluster = SimCluster::new();
-    let yaml = std::fs::read_to_string(case.dir.join("objects.yaml")).expect("objects.yaml");
-    for doc in serde_yaml_ng::Deserializer::from_str(&yaml) {
-        let object = serde_json::Value::deserialize(doc).expect("YAML");
-        let items = match object.get("items").and_then(|i| i.as_array()) {
-            Some(items) => items.clone(),
-            None if object.is_null() => Vec::new(),
-            None => vec![object],
-        };
-        for item in items {
-            if let Err(e) = cluster.apply(item) {
-                assert!(
-                    e.message.contains("is registered"),
-                    "the sim refused: {e:?}"
-                );
-            }
-        }
-    }
-    for ((pod, container, previous), text) in &case.logs {
-        let ns = case
-            .objects
-            .pods
-            .iter()
-            .find(|p| p.metadata.name.as_deref() == Some(pod))
-            .and_then(|p| p.metadata.namespace.clone())
-            .expect("the log's pod is recorded");
-        cluster.set_log(&ns, pod, container, *previous, text);
-    }
-    sim_harness::start(cluster).await
 }
 
 /// An investigator over the sim, a fresh SQLite store and the built-in rules, at `now`.
@@ -108,7 +73,7 @@ fn load(case: &str) -> Case {
 async fn a_live_investigation_takes_the_decisions_replay_takes_keeps_the_question_and_runs_nothing()
 {
     let case = load(ASKED);
-    let sim = cluster_for(&case).await;
+    let sim = sim_harness::for_case(&case).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let (investigator, store) = investigator(&sim, dir.path(), case.file.now).await;
     let question = "Why is checkout slow since noon?";
@@ -162,7 +127,7 @@ async fn a_live_investigation_takes_the_decisions_replay_takes_keeps_the_questio
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn asking_about_a_workload_with_an_open_incident_answers_with_that_incident() {
     let case = load(CRASHING);
-    let sim = cluster_for(&case).await;
+    let sim = sim_harness::for_case(&case).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let (investigator, store) = investigator(&sim, dir.path(), case.file.now).await;
     let ask = |q: &str| {
@@ -199,7 +164,7 @@ async fn asking_about_a_workload_with_an_open_incident_answers_with_that_inciden
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_object_that_does_not_exist_is_not_found_and_opens_nothing() {
     let case = load(ASKED);
-    let sim = cluster_for(&case).await;
+    let sim = sim_harness::for_case(&case).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let (investigator, store) = investigator(&sim, dir.path(), case.file.now).await;
     let request = Request::parse("deploy/no-such-thing", Some("shop".into()), None).expect("ok");
@@ -229,7 +194,7 @@ async fn post(router: axum::Router, body: &str) -> (StatusCode, serde_json::Valu
 async fn the_http_handler_answers_201_with_the_incident_404_for_an_absent_object_400_naming_the_field()
  {
     let case = load(ASKED);
-    let sim = cluster_for(&case).await;
+    let sim = sim_harness::for_case(&case).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let (investigator, _store) = investigator(&sim, dir.path(), case.file.now).await;
     let router = http::router(investigator);
@@ -277,7 +242,7 @@ async fn the_http_handler_answers_201_with_the_incident_404_for_an_absent_object
 async fn the_cli_prints_the_report_with_the_question_and_exits_1_for_an_object_that_does_not_exist()
 {
     let case = load(ASKED);
-    let sim = cluster_for(&case).await;
+    let sim = sim_harness::for_case(&case).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let store = format!("sqlite://{}", dir.path().join("cli.db").display());
     let nightshift = |object: &str| {
@@ -324,7 +289,7 @@ async fn the_cli_prints_the_report_with_the_question_and_exits_1_for_an_object_t
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_healthy_object_is_investigated_under_the_built_in_rule_even_from_rules_without_it() {
     let case = load("fixtures/incidents/invoice-api-investigated-healthy-nothing-found");
-    let sim = cluster_for(&case).await;
+    let sim = sim_harness::for_case(&case).await;
     let dir = tempfile::tempdir().expect("tempdir");
     nightshift::rules::defaults::write(&dir.path().join("tuned"), false).expect("init");
     for file in [

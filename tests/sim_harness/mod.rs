@@ -87,3 +87,36 @@ pub async fn run_approved(
         .await
         .expect("executor ran the plan");
 }
+
+/// A simulated cluster holding a recorded case's objects and logs.
+pub async fn for_case(case: &nightshift::replay::Case) -> Sim {
+    let cluster = SimCluster::new();
+    let yaml = std::fs::read_to_string(case.dir.join("objects.yaml")).expect("objects.yaml");
+    for doc in serde_yaml_ng::Deserializer::from_str(&yaml) {
+        let object = <serde_json::Value as serde::Deserialize>::deserialize(doc).expect("YAML");
+        let items = match object.get("items").and_then(|i| i.as_array()) {
+            Some(items) => items.clone(),
+            None if object.is_null() => Vec::new(),
+            None => vec![object],
+        };
+        for item in items {
+            if let Err(e) = cluster.apply(item) {
+                assert!(
+                    e.message.contains("is registered"),
+                    "the sim refused: {e:?}"
+                );
+            }
+        }
+    }
+    for ((pod, container, previous), text) in &case.logs {
+        let ns = case
+            .objects
+            .pods
+            .iter()
+            .find(|p| p.metadata.name.as_deref() == Some(pod))
+            .and_then(|p| p.metadata.namespace.clone())
+            .expect("the log's pod is recorded");
+        cluster.set_log(&ns, pod, container, *previous, text);
+    }
+    start(cluster).await
+}
