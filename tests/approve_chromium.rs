@@ -11,9 +11,7 @@
 //! test fails saying so, unless `NIGHTSHIFT_SKIP_CHROMIUM=1` skips it loudly.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{Query, Request};
 use axum::http::HeaderValue;
@@ -28,42 +26,14 @@ use nightshift::http::{Auth, HttpSettings};
 use nightshift::links::http::{Links, router};
 use nightshift::links::{Key, Keyring, LinkSigner};
 use nightshift::store::kinds;
-use tokio::process::Command;
 use tokio::task::JoinSet;
 
+mod chromium_support;
 mod engine_support;
 mod sim_harness;
 
+use chromium_support::{artifacts, chromium_or_skip, run, screenshot};
 use engine_support::{spawn, world};
-
-/// The longest one Chromium run may take on a loaded machine.
-const CHROMIUM_TIMEOUT: Duration = Duration::from_secs(120);
-/// The smallest PNG taken as a real screenshot rather than a blank page.
-const MIN_PNG_BYTES: u64 = 8_000;
-
-fn chromium_or_skip() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("NIGHTSHIFT_CHROMIUM") {
-        return Some(PathBuf::from(path));
-    }
-    let found = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .flat_map(|dir| [dir.join("chromium"), dir.join("chromium-browser")])
-            .find(|candidate| candidate.is_file())
-    });
-    if found.is_some() {
-        return found;
-    }
-    if std::env::var_os("NIGHTSHIFT_SKIP_CHROMIUM").is_some() {
-        eprintln!(
-            "\n!!! SKIPPED: the Chromium approve flow did not run (NIGHTSHIFT_SKIP_CHROMIUM is set) !!!\n"
-        );
-        return None;
-    }
-    panic!(
-        "chromium is not installed: run `scripts/services.sh chromium`, set NIGHTSHIFT_CHROMIUM, \
-         or set NIGHTSHIFT_SKIP_CHROMIUM=1 to skip this test"
-    );
-}
 
 /// Plays the auth proxy: every request arrives as alice.
 async fn proxy(mut request: Request, next: Next) -> Response {
@@ -87,48 +57,9 @@ var o=d.getElementById("outcome");document.getElementById("result").textContent=
     ))
 }
 
-async fn run(chromium: &Path, profile: &Path, args: &[String]) -> String {
-    let mut command = Command::new(chromium);
-    command
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--hide-scrollbars",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(args)
-        .kill_on_drop(true);
-    let output = tokio::time::timeout(CHROMIUM_TIMEOUT, command.output())
-        .await
-        .unwrap_or_else(|_| panic!("chromium did not finish within {CHROMIUM_TIMEOUT:?}: {args:?}"))
-        .expect("chromium runs");
-    assert!(
-        output.status.success(),
-        "chromium {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn screenshot_ok(file: &Path) {
-    let bytes = std::fs::read(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-    assert!(
-        bytes.len() as u64 > MIN_PNG_BYTES && bytes.starts_with(b"\x89PNG"),
-        "{} is {} bytes: a blank page?",
-        file.display(),
-        bytes.len()
-    );
-    println!("screenshot: {}", file.display());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_human_approves_from_the_links_page_in_chromium_and_the_incident_is_verified() {
-    let Some(chromium) = chromium_or_skip() else {
+    let Some(chromium) = chromium_or_skip("the Chromium approve flow") else {
         return;
     };
     let w = world().await;
@@ -177,8 +108,7 @@ async fn a_human_approves_from_the_links_page_in_chromium_and_the_incident_is_ve
     let url = signer.approve_url(&id, &hash);
     let path = url.strip_prefix(&base).expect("under the base").to_owned();
 
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts/approve");
-    std::fs::create_dir_all(&dir).expect("artifacts");
+    let dir = artifacts("approve");
     let profile = tempfile::tempdir().expect("profile");
 
     // The link as a previewer or a human first sees it: the page, nothing decided.
@@ -194,7 +124,7 @@ async fn a_human_approves_from_the_links_page_in_chromium_and_the_incident_is_ve
         ],
     )
     .await;
-    screenshot_ok(&confirm);
+    screenshot(&confirm);
     assert_eq!(
         w.state(&id).await,
         IncidentState::AwaitingApproval,
@@ -216,7 +146,7 @@ async fn a_human_approves_from_the_links_page_in_chromium_and_the_incident_is_ve
         ],
     )
     .await;
-    screenshot_ok(&outcome);
+    screenshot(&outcome);
     w.wait_for(&id, IncidentState::Resolved).await;
     let record = w.record(&id).await;
     assert_eq!(record.approvals.len(), 1);
@@ -256,5 +186,5 @@ async fn a_human_approves_from_the_links_page_in_chromium_and_the_incident_is_ve
         ],
     )
     .await;
-    screenshot_ok(&verified);
+    screenshot(&verified);
 }

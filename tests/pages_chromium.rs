@@ -7,51 +7,16 @@
 //! `NIGHTSHIFT_CHROMIUM` to use another binary). Without it the test fails saying so, unless
 //! `NIGHTSHIFT_SKIP_CHROMIUM=1` is set, which skips it loudly.
 
+mod chromium_support;
 mod pages_support;
-
-use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use axum::Router;
 use axum::response::Html;
 use axum::routing::get;
+use chromium_support::{artifacts, chromium_or_skip, png_size, run, screenshot};
 use nightshift::pages::router;
 use pages_support::{AWAITING, RESOLVED, store};
 use tokio::net::TcpListener;
-use tokio::process::Command;
-
-/// The longest one Chromium run may take on a loaded machine.
-const CHROMIUM_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// The smallest PNG taken as a real screenshot rather than a blank page.
-const MIN_PNG_BYTES: u64 = 8_000;
-
-fn chromium() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("NIGHTSHIFT_CHROMIUM") {
-        return Some(PathBuf::from(path));
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .flat_map(|dir| [dir.join("chromium"), dir.join("chromium-browser")])
-        .find(|candidate| candidate.is_file())
-}
-
-/// Chromium, or `None` when the skip is asked for; otherwise a failure saying how to install it.
-fn chromium_or_skip() -> Option<PathBuf> {
-    if let Some(path) = chromium() {
-        return Some(path);
-    }
-    if std::env::var_os("NIGHTSHIFT_SKIP_CHROMIUM").is_some() {
-        eprintln!(
-            "\n!!! SKIPPED: the Chromium page screenshots did not run (NIGHTSHIFT_SKIP_CHROMIUM is set) !!!\n"
-        );
-        return None;
-    }
-    panic!(
-        "chromium is not installed: run `scripts/services.sh chromium` (or `apt-get install chromium`), \
-         set NIGHTSHIFT_CHROMIUM to a Chromium binary, or set NIGHTSHIFT_SKIP_CHROMIUM=1 to skip this test"
-    );
-}
 
 /// A page that loads `u` in a 390 px frame and writes whether it scrolls sideways.
 async fn probe(
@@ -83,56 +48,14 @@ async fn serve() -> String {
     format!("http://{addr}")
 }
 
-async fn run(chromium: &Path, profile: &Path, args: &[String]) -> String {
-    let mut command = Command::new(chromium);
-    command
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--hide-scrollbars",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(args)
-        .kill_on_drop(true);
-    let output = tokio::time::timeout(CHROMIUM_TIMEOUT, command.output())
-        .await
-        .unwrap_or_else(|_| panic!("chromium did not finish within {CHROMIUM_TIMEOUT:?}: {args:?}"))
-        .expect("chromium runs");
-    assert!(
-        output.status.success(),
-        "chromium {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// The width and height a PNG's IHDR chunk declares.
-fn png_size(bytes: &[u8]) -> (u32, u32) {
-    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
-    let word =
-        |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
-    (word(16), word(20))
-}
-
-fn artifacts() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts/pages");
-    std::fs::create_dir_all(&dir).expect("artifact directory");
-    dir
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pages_render_in_headless_chromium_at_phone_and_desktop_width() {
-    let Some(chromium) = chromium_or_skip() else {
+    let Some(chromium) = chromium_or_skip("the Chromium page screenshots") else {
         return;
     };
     let base = serve().await;
     let profile = tempfile::tempdir().expect("profile");
-    let dir = artifacts();
+    let dir = artifacts("pages");
     let pages = [
         ("list", "/incidents".to_owned()),
         ("awaiting", format!("/incidents/{AWAITING}")),
@@ -148,22 +71,15 @@ async fn the_pages_render_in_headless_chromium_at_phone_and_desktop_width() {
                 format!("{base}{path}"),
             ];
             run(&chromium, profile.path(), &args).await;
-            let bytes = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-            assert!(
-                bytes.len() as u64 > MIN_PNG_BYTES,
-                "{} is only {} bytes: a blank page?",
-                file.display(),
-                bytes.len()
-            );
+            let bytes = screenshot(&file);
             assert_eq!(png_size(&bytes), (width, height), "{}", file.display());
-            println!("screenshot: {}", file.display());
         }
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_page_scrolls_sideways_at_phone_width() {
-    let Some(chromium) = chromium_or_skip() else {
+    let Some(chromium) = chromium_or_skip("the Chromium page screenshots") else {
         return;
     };
     let base = serve().await;
