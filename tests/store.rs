@@ -18,7 +18,8 @@ use nightshift::domain::plan::{Action, Check, CheckKind, Plan, Risk};
 use nightshift::domain::signal::{ContainerStateKind, ObjectRef, Signal, SignalSource};
 use nightshift::domain::taxonomy::Category;
 use nightshift::store::{
-    ActionOutcome, Backend, Decision, IncidentFilter, Recorded, Store, StoreError, Switched, kinds,
+    ActionOutcome, Backend, Decision, IncidentFilter, NewPage, PageStatus, Recorded, Store,
+    StoreError, Switched, kinds,
 };
 use serde_json::json;
 use sqlx::{AnyPool, Executor};
@@ -172,6 +173,7 @@ suite!(
     the_same_decision_twice_is_recorded_once_even_when_racing,
     a_replayed_incident_holds_no_fingerprint_and_takes_no_approval_or_action,
     a_replay_an_older_version_left_diagnosed_is_retired_and_a_resolved_workload_kept,
+    pages_are_queued_once_claimed_once_settled_and_counted,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1312,4 +1314,190 @@ async fn an_unreachable_postgres_names_host_and_database_but_not_the_password() 
     let message = err.to_string();
     assert!(message.contains("127.0.0.1:1/incidents"), "{message}");
     assert!(!message.contains("hunter2"), "{message}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pages: the pagers' delivery queue
+
+async fn pages_are_queued_once_claimed_once_settled_and_counted(db: &TestDb) {
+    let store = &db.store;
+    opened(store, "inc-page").await;
+    let now = at("2026-11-20T02:15:00Z");
+    let content = json!({"summary": "payments crash-loops"});
+    let new = |intent: &'static str, event: &'static str, status| NewPage {
+        incident_id: "inc-page",
+        pager: "pd",
+        intent,
+        event,
+        dedup_key: "inc-page",
+        page: &content,
+        status,
+    };
+    let trigger = store
+        .queue_page(
+            &new("awaiting-approval", "trigger", PageStatus::Pending),
+            now,
+        )
+        .await
+        .expect("queue")
+        .expect("a new page");
+    // The same state change replayed after a crash queues nothing.
+    let again = store
+        .queue_page(
+            &new("awaiting-approval", "trigger", PageStatus::Pending),
+            now,
+        )
+        .await
+        .expect("queue again");
+    assert_eq!(again, None);
+    let resolve = store
+        .queue_page(&new("resolved", "resolve", PageStatus::Pending), now)
+        .await
+        .expect("queue")
+        .expect("a second page");
+    assert_eq!(
+        store.awaiting_unpaged().await.expect("unpaged"),
+        Vec::<String>::new()
+    );
+    let due = store.due_pages(now, 10).await.expect("due");
+    assert_eq!(
+        due,
+        vec![(trigger, "pd".to_owned()), (resolve, "pd".to_owned())]
+    );
+    assert_eq!(store.page_backlog().await.expect("backlog"), (2, 0));
+    assert_eq!(
+        store.triggers_since("pd", now).await.expect("triggers").0,
+        1
+    );
+
+    // One daemon claims it; a second one (or a second try before the lease ends) does not.
+    let lease = now + jiff::SignedDuration::from_secs(30);
+    let claimed = store
+        .claim_page(trigger, now, lease)
+        .await
+        .expect("claim")
+        .expect("claimed");
+    assert_eq!(claimed.status, PageStatus::Pending);
+    assert_eq!(
+        store.claim_page(trigger, now, lease).await.expect("claim"),
+        None
+    );
+    let other = db.reconnect().await;
+    assert_eq!(
+        other.claim_page(trigger, now, lease).await.expect("claim"),
+        None
+    );
+    other.close().await;
+    // The resolve waits for its trigger.
+    let resolve_page = store.page(resolve).await.expect("read").expect("stored");
+    assert!(
+        store
+            .earlier_page_pending(&resolve_page)
+            .await
+            .expect("order")
+    );
+
+    // A retryable failure stays pending with its error; then it is delivered.
+    let retry_at = now + jiff::SignedDuration::from_secs(5);
+    store
+        .settle_page(
+            &claimed,
+            PageStatus::Pending,
+            2,
+            Some("HTTP 503"),
+            retry_at,
+            now,
+        )
+        .await
+        .expect("settle pending");
+    let stored = store.page(trigger).await.expect("read").expect("stored");
+    assert_eq!(
+        (stored.status, stored.attempts, stored.last_error.as_deref()),
+        (PageStatus::Pending, 2, Some("HTTP 503"))
+    );
+    assert_eq!(
+        store.due_pages(now, 10).await.expect("due"),
+        vec![(resolve, "pd".to_owned())]
+    );
+    let claimed = store
+        .claim_page(
+            trigger,
+            retry_at,
+            retry_at + jiff::SignedDuration::from_secs(30),
+        )
+        .await
+        .expect("claim")
+        .expect("claimed after the retry time");
+    store
+        .settle_page(&claimed, PageStatus::Delivered, 1, None, retry_at, retry_at)
+        .await
+        .expect("settle delivered");
+    let stored = store.page(trigger).await.expect("read").expect("stored");
+    assert_eq!((stored.status, stored.attempts), (PageStatus::Delivered, 3));
+    assert_eq!(stored.delivered_at, Some(retry_at));
+    assert!(
+        !store
+            .earlier_page_pending(&resolve_page)
+            .await
+            .expect("order")
+    );
+
+    // A refused page is failed, counted, and audited with the delivery.
+    let claimed = store
+        .claim_page(
+            resolve,
+            retry_at,
+            retry_at + jiff::SignedDuration::from_secs(30),
+        )
+        .await
+        .expect("claim")
+        .expect("claimed");
+    store
+        .settle_page(
+            &claimed,
+            PageStatus::Failed,
+            1,
+            Some("HTTP 400: invalid routing key"),
+            retry_at,
+            retry_at,
+        )
+        .await
+        .expect("settle failed");
+    assert_eq!(store.page_backlog().await.expect("backlog"), (0, 1));
+    let pages = store.pages_of("inc-page").await.expect("pages");
+    assert_eq!(
+        pages.iter().map(|p| p.status).collect::<Vec<_>>(),
+        vec![PageStatus::Delivered, PageStatus::Failed]
+    );
+    let record = store.load("inc-page").await.expect("load").expect("stored");
+    let kinds_seen: Vec<_> = record.audit.iter().map(|r| r.kind.as_str()).collect();
+    for kind in ["page.queued", "page.delivered", "page.failed"] {
+        assert!(kinds_seen.contains(&kind), "{kind} in {kinds_seen:?}");
+    }
+    assert!(store.verify_audit().await.expect("verify").is_intact());
+
+    // A page folded into a group is recorded, never sent by itself.
+    opened(store, "inc-grouped").await;
+    let grouped = NewPage {
+        incident_id: "inc-grouped",
+        ..new("awaiting-approval", "trigger", PageStatus::Grouped)
+    };
+    let folded = store
+        .queue_page(&grouped, now)
+        .await
+        .expect("queue")
+        .expect("queued");
+    assert_eq!(
+        store.grouped_since("pd", now).await.expect("grouped"),
+        vec!["inc-grouped".to_owned()]
+    );
+    assert!(
+        !store
+            .due_pages(retry_at, 10)
+            .await
+            .expect("due")
+            .iter()
+            .any(|(id, _)| *id == folded),
+        "a grouped page is not sent by itself"
+    );
 }
