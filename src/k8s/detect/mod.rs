@@ -12,9 +12,11 @@ use crate::domain::signal::{ContainerStateKind, ObjectRef, Signal, SignalSource}
 use crate::k8s::facts;
 
 mod claims;
+mod sets;
 mod workloads;
 
 pub use claims::{CLAIM_PENDING_AFTER, claim, claim_recheck_at};
+pub use sets::{Rollout, Set, SetState, Since, daemon_set, set_signals, stateful_set};
 pub use workloads::{
     REPLICAS_SHORT_AFTER, deployment, deployment_short_since, job, replica_set, replicas_short,
 };

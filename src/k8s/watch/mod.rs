@@ -1,17 +1,19 @@
 //! Watchers → signals. One kube-runtime watcher per resource (pods, events, deployments,
-//! replicasets, jobs, nodes, persistentvolumeclaims), each object through the pure detectors
+//! statefulsets, daemonsets, replicasets, jobs, nodes, persistentvolumeclaims), each object through the pure detectors
 //! in [`detect`](crate::k8s::detect). What names a pod's workload is kept, and only that: each
 //! ReplicaSet's and Job's controller and pod-template-hash, each pod's workload ([`Owned`]);
 //! what the caches do not know yet is asked of the apiserver before a signal leaves
 //! ([`resolve`]), so it is fingerprinted by its workload. A re-list
 //! replays every object: dedup happens in the engine and the store, never here. Pods, claims
-//! and Deployments that wait on the clock (not Ready yet, Pending, short of replicas) are kept
+//! and workloads that wait on the clock (not Ready yet, Pending, short of replicas, a rollout
+//! standing still) are kept
 //! in [`Rechecks`] until their time and looked at again then, since a stuck object may never
 //! change again; they are the only objects held, each until its time, its next update or its
 //! deletion (a re-list forgets what it no longer shows).
 
 mod objects;
 mod resolve;
+mod sets;
 mod synced;
 
 use std::collections::{HashMap, HashSet};
@@ -19,7 +21,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::{Stream, StreamExt};
 use jiff::{SignedDuration, Timestamp};
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Event, Node, PersistentVolumeClaim, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -35,6 +37,7 @@ use crate::domain::signal::{ObjectRef, Signal};
 use crate::k8s::recheck::Rechecks;
 use crate::k8s::{events, facts};
 use objects::Short;
+use sets::SetClocks;
 pub use synced::Synced;
 
 /// Warning events last seen longer ago than this are history, not signals (a restarted daemon
@@ -90,6 +93,12 @@ pub struct Watch {
     claim_rechecks: Arc<Mutex<Rechecks<PersistentVolumeClaim>>>,
     /// Deployments short of replicas: since when, and when to look at them again.
     short: Arc<Mutex<Short>>,
+    /// StatefulSets and DaemonSets with something wrong: since when, and when to look again.
+    stateful_sets: Arc<Mutex<SetClocks<StatefulSet>>>,
+    daemon_sets: Arc<Mutex<SetClocks<DaemonSet>>>,
+    /// How long a StatefulSet or DaemonSet may be short or stand still in a rollout before it
+    /// is a signal ([`detect::REPLICAS_SHORT_AFTER`](crate::k8s::detect::REPLICAS_SHORT_AFTER)).
+    set_grace: SignedDuration,
     sink: mpsc::Sender<Signal>,
 }
 
@@ -125,6 +134,21 @@ pub async fn run_reporting(
     shutdown: CancellationToken,
     synced: Synced,
 ) {
+    let grace = crate::k8s::detect::REPLICAS_SHORT_AFTER;
+    run_with_grace(client, scope, sink, shutdown, synced, grace).await;
+}
+
+/// [`run_reporting`], with `set_grace` instead of
+/// [`REPLICAS_SHORT_AFTER`](crate::k8s::detect::REPLICAS_SHORT_AFTER) as how long a StatefulSet
+/// or DaemonSet may be short of ready pods, or stand still in a rollout, before it is a signal.
+pub async fn run_with_grace(
+    client: Client,
+    scope: NamespaceScope,
+    sink: mpsc::Sender<Signal>,
+    shutdown: CancellationToken,
+    synced: Synced,
+    set_grace: SignedDuration,
+) {
     let watch = Watch {
         client: client.clone(),
         scope: Arc::new(scope),
@@ -135,6 +159,9 @@ pub async fn run_reporting(
         rechecks: Arc::default(),
         claim_rechecks: Arc::default(),
         short: Arc::default(),
+        stateful_sets: Arc::default(),
+        daemon_sets: Arc::default(),
+        set_grace,
         sink,
     };
     register_all(&synced);
@@ -151,6 +178,20 @@ pub async fn run_reporting(
             w,
             Watch::deployment,
             Watch::prune_deployments,
+            s,
+        ),
+        spawn(
+            stream::<StatefulSet>(&client),
+            w,
+            Watch::stateful_set,
+            Watch::prune_stateful_sets,
+            s,
+        ),
+        spawn(
+            stream::<DaemonSet>(&client),
+            w,
+            Watch::daemon_set,
+            Watch::prune_daemon_sets,
             s,
         ),
         spawn(stream::<Node>(&client), w, Watch::node, nothing, s),
@@ -178,6 +219,8 @@ fn register_all(synced: &Synced) {
         plural::<Pod>(),
         plural::<Event>(),
         plural::<Deployment>(),
+        plural::<StatefulSet>(),
+        plural::<DaemonSet>(),
         plural::<Node>(),
         plural::<PersistentVolumeClaim>(),
     ] {
@@ -278,6 +321,8 @@ async fn recheck(watch: Watch) {
             let mut short = watch.short.lock().unwrap_or_else(PoisonError::into_inner);
             short.rechecks.take_due(now)
         };
+        let stateful_sets = sets::take_due(&watch.stateful_sets, now);
+        let daemon_sets = sets::take_due(&watch.daemon_sets, now);
         let signals = pods
             .iter()
             .flat_map(|pod| watch.pod(pod, false, now))
@@ -286,6 +331,16 @@ async fn recheck(watch: Watch) {
                 deployments
                     .iter()
                     .flat_map(|d| watch.deployment(d, false, now)),
+            )
+            .chain(
+                stateful_sets
+                    .iter()
+                    .flat_map(|s| watch.stateful_set(s, false, now)),
+            )
+            .chain(
+                daemon_sets
+                    .iter()
+                    .flat_map(|d| watch.daemon_set(d, false, now)),
             );
         for mut signal in signals.collect::<Vec<_>>() {
             watch.complete(&mut signal).await;

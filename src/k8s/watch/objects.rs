@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::PoisonError;
 
 use jiff::Timestamp;
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Event, Node, PersistentVolumeClaim, Pod};
 use kube::ResourceExt;
@@ -186,6 +186,43 @@ impl Watch {
         let mut short = self.short.lock().unwrap_or_else(PoisonError::into_inner);
         short.since.retain(|k, _| listed.contains(k));
         short.rechecks.retain(|k| listed.contains(k));
+    }
+
+    pub(super) fn stateful_set(
+        &self,
+        set: &StatefulSet,
+        deleted: bool,
+        now: Timestamp,
+    ) -> Vec<Signal> {
+        let mut clocks = self
+            .stateful_sets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        clocks.observe(set, deleted, self.set_grace, now)
+    }
+
+    pub(super) fn prune_stateful_sets(&self, listed: &HashSet<Key>) {
+        let mut clocks = self
+            .stateful_sets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        clocks.prune(listed);
+    }
+
+    pub(super) fn daemon_set(&self, set: &DaemonSet, deleted: bool, now: Timestamp) -> Vec<Signal> {
+        let mut clocks = self
+            .daemon_sets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        clocks.observe(set, deleted, self.set_grace, now)
+    }
+
+    pub(super) fn prune_daemon_sets(&self, listed: &HashSet<Key>) {
+        let mut clocks = self
+            .daemon_sets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        clocks.prune(listed);
     }
 
     pub(super) fn claim(

@@ -25,6 +25,9 @@ fn watch() -> (Watch, Handle<Request<Body>, Response<Body>>) {
         rechecks: Default::default(),
         claim_rechecks: Default::default(),
         short: Default::default(),
+        stateful_sets: Default::default(),
+        daemon_sets: Default::default(),
+        set_grace: crate::k8s::detect::REPLICAS_SHORT_AFTER,
         sink,
     };
     (watch, handle)
