@@ -8,12 +8,14 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::Request;
+use jiff::{SignedDuration, Timestamp};
 use nightshift::domain::incident::IncidentState;
 use nightshift::domain::policy::Policy;
 use nightshift::engine::{Engine, EngineSettings, Parts};
 use nightshift::k8s::execute::Executor;
-use nightshift::pagers::Pager;
+use nightshift::links::{Key, Keyring, LinkDecision, LinkSigner};
 use nightshift::pagers::pagerduty::PagerDuty;
+use nightshift::pagers::{Dispatcher, Pager};
 use nightshift::store::{Decision, PageStatus};
 use tokio::task::JoinSet;
 use tower::ServiceExt;
@@ -36,6 +38,32 @@ fn paging_engine(w: &World, receiver: &Receiver) -> Engine {
         &w.metrics,
         nightshift::engine::system_clock(),
     );
+    engine_paging_with(w, dispatcher)
+}
+
+/// The world's engine, paging through PagerDuty at `receiver` with signed approve / deny links
+/// as the daemon makes them when its front door is on.
+fn paging_engine_with_links(w: &World, receiver: &Receiver, keys: Keyring) -> Engine {
+    let client = reqwest::Client::new();
+    let pd: Arc<dyn Pager> = Arc::new(PagerDuty::new("pd", &receiver.url, "KEY", client));
+    let signer = LinkSigner::new(
+        keys,
+        "https://ns.example.org",
+        SignedDuration::from_mins(30),
+    );
+    let dispatcher = Dispatcher::new(
+        w.store.clone(),
+        vec![pd],
+        pagers_support::settings(),
+        Arc::new(signer),
+        None,
+        w.metrics.clone(),
+        nightshift::engine::system_clock(),
+    );
+    engine_paging_with(w, dispatcher)
+}
+
+fn engine_paging_with(w: &World, dispatcher: Arc<Dispatcher>) -> Engine {
     tokio::spawn(dispatcher.clone().run(w.shutdown.child_token()));
     let parts = Parts {
         store: w.store.clone(),
@@ -163,5 +191,53 @@ async fn a_denied_plan_resolves_its_page_with_the_reason() {
         pd.got().len(),
         2,
         "nothing acknowledged or paged after the denial"
+    );
+}
+
+#[tokio::test]
+async fn a_page_carries_signed_links_bound_to_its_incident_and_plan() {
+    let w = world().await;
+    let pd = Receiver::start(&[], 202).await;
+    let keys = Keyring::new(vec![Key::new("k1", vec![7; 32]).expect("key")]).expect("keyring");
+    let engine = paging_engine_with_links(&w, &pd, keys.clone());
+    let _tx = spawn(&engine, &w.shutdown);
+    let mut tasks = JoinSet::new();
+    let id = w.opened_and_waiting(&engine, &mut tasks).await;
+    let trigger = pd.wait_for(1).await[0].json();
+    let hash = w.plan_hash(&id).await;
+    let link = |text: &str| -> String {
+        trigger["links"]
+            .as_array()
+            .expect("links")
+            .iter()
+            .find(|l| l["text"] == text)
+            .and_then(|l| l["href"].as_str())
+            .unwrap_or_else(|| panic!("no {text:?} link in {trigger}"))
+            .to_owned()
+    };
+    for (text, path, decision) in [
+        ("Approve the plan", "approve", LinkDecision::Approve),
+        ("Deny the plan", "deny", LinkDecision::Deny),
+    ] {
+        let href = link(text);
+        let prefix = format!("https://ns.example.org/{path}/");
+        let token = href
+            .strip_prefix(&prefix)
+            .unwrap_or_else(|| panic!("{href} is not under {prefix}"));
+        let claims = keys
+            .verify(token, decision, Timestamp::now())
+            .unwrap_or_else(|e| panic!("{text}: the link does not verify: {e}"));
+        assert_eq!(claims.incident, id);
+        assert_eq!(claims.plan_hash, hash);
+        // A link signed for one decision is no use for the other.
+        let other = match decision {
+            LinkDecision::Approve => LinkDecision::Deny,
+            LinkDecision::Deny => LinkDecision::Approve,
+        };
+        assert!(keys.verify(token, other, Timestamp::now()).is_err());
+    }
+    assert_eq!(
+        link("Incident page"),
+        format!("https://ns.example.org/incidents/{id}")
     );
 }
