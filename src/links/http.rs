@@ -13,7 +13,7 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use axum::{Extension, Form, Router};
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -51,9 +51,38 @@ impl Links {
 /// The routes, to be mounted behind authentication.
 pub fn router(links: Links) -> Router {
     Router::new()
-        .route("/approve/{token}", get(show_approve).post(post_approve))
-        .route("/deny/{token}", get(show_deny).post(post_deny))
+        .route("/approve/{token}", answer(LinkDecision::Approve))
+        .route("/deny/{token}", answer(LinkDecision::Deny))
         .with_state(links)
+}
+
+/// A link's two methods for `decision`: GET shows the confirmation page and decides nothing;
+/// only the POST of its form decides.
+fn answer(decision: LinkDecision) -> MethodRouter<Links> {
+    get(
+        move |State(links): State<Links>,
+              Path(token): Path<String>,
+              caller: Extension<Caller>,
+              groups: Option<Extension<CallerGroups>>,
+              headers: HeaderMap| async move {
+            show(&links, &token, decision, &caller.0, groups, &headers).await
+        },
+    )
+    .post(
+        move |State(links): State<Links>,
+              Path(token): Path<String>,
+              caller: Extension<Caller>,
+              groups: Option<Extension<CallerGroups>>,
+              headers: HeaderMap,
+              form: Result<Form<ConfirmForm>, FormRejection>| async move {
+            // A missing or unreadable form is treated as an empty one: refused for its missing
+            // field.
+            let form = form.map(|f| f.0).unwrap_or_default();
+            decide(&links, &token, decision, &caller.0, groups, form)
+                .await
+                .respond(&headers)
+        },
+    )
 }
 
 /// The confirmation form's fields.
@@ -173,79 +202,6 @@ fn unavailable(err: &dyn std::fmt::Display) -> Outcome {
         "Try again",
         "the incident store could not be reached; nothing was decided".into(),
     )
-}
-
-async fn show_approve(
-    State(links): State<Links>,
-    Path(token): Path<String>,
-    caller: Extension<Caller>,
-    groups: Option<Extension<CallerGroups>>,
-    headers: HeaderMap,
-) -> Response {
-    show(
-        &links,
-        &token,
-        LinkDecision::Approve,
-        &caller.0,
-        groups,
-        &headers,
-    )
-    .await
-}
-
-async fn show_deny(
-    State(links): State<Links>,
-    Path(token): Path<String>,
-    caller: Extension<Caller>,
-    groups: Option<Extension<CallerGroups>>,
-    headers: HeaderMap,
-) -> Response {
-    show(
-        &links,
-        &token,
-        LinkDecision::Deny,
-        &caller.0,
-        groups,
-        &headers,
-    )
-    .await
-}
-
-async fn post_approve(
-    State(links): State<Links>,
-    Path(token): Path<String>,
-    caller: Extension<Caller>,
-    groups: Option<Extension<CallerGroups>>,
-    headers: HeaderMap,
-    form: Result<Form<ConfirmForm>, FormRejection>,
-) -> Response {
-    // A missing or unreadable form is treated as an empty one: refused for its missing field.
-    let form = form.map(|f| f.0).unwrap_or_default();
-    decide(
-        &links,
-        &token,
-        LinkDecision::Approve,
-        &caller.0,
-        groups,
-        form,
-    )
-    .await
-    .respond(&headers)
-}
-
-async fn post_deny(
-    State(links): State<Links>,
-    Path(token): Path<String>,
-    caller: Extension<Caller>,
-    groups: Option<Extension<CallerGroups>>,
-    headers: HeaderMap,
-    form: Result<Form<ConfirmForm>, FormRejection>,
-) -> Response {
-    // A missing or unreadable form is treated as an empty one: refused for its missing field.
-    let form = form.map(|f| f.0).unwrap_or_default();
-    decide(&links, &token, LinkDecision::Deny, &caller.0, groups, form)
-        .await
-        .respond(&headers)
 }
 
 fn group_list(groups: Option<Extension<CallerGroups>>) -> Vec<String> {
