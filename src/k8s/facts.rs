@@ -24,6 +24,29 @@ use crate::domain::redact;
 use crate::domain::scheduling::{NodeRequirement, Toleration, amount};
 use crate::domain::signal::ObjectRef;
 
+/// Every Kubernetes condition type (`PodCondition`, `NodeCondition`, `JobCondition`,
+/// `StatefulSetCondition`, ...) has the same fields as a different type: one mapping for all.
+macro_rules! condition_facts {
+    ($conditions:expr) => {
+        $conditions
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| ConditionFacts {
+                kind: text(c.type_),
+                status: text(c.status),
+                reason: c.reason,
+                message: c.message,
+                since: c.last_transition_time.map(|t| t.0),
+            })
+            .collect()
+    };
+}
+
+/// A condition field some API versions make optional, as text.
+fn text(field: impl Into<Option<String>>) -> String {
+    field.into().unwrap_or_default()
+}
+
 /// The controlling owner reference, if any.
 pub fn controller(meta: &ObjectMeta) -> Option<&OwnerReference> {
     let owners = meta.owner_references.as_deref().unwrap_or_default();
@@ -265,18 +288,7 @@ pub fn pod(pod: &Pod, workload: Option<ObjectRef>) -> PodFacts {
         }),
         created_at: meta.creation_timestamp.as_ref().map(|t| t.0),
         terminating: meta.deletion_timestamp.is_some(),
-        conditions: status
-            .conditions
-            .unwrap_or_default()
-            .into_iter()
-            .map(|c| ConditionFacts {
-                kind: c.type_,
-                status: c.status,
-                reason: c.reason,
-                message: c.message,
-                since: c.last_transition_time.map(|t| t.0),
-            })
-            .collect(),
+        conditions: condition_facts!(status.conditions),
         containers,
         init_containers: spec
             .init_containers
@@ -562,18 +574,7 @@ pub fn rollout(
         available_replicas: status.available_replicas.unwrap_or(0),
         generation: meta.generation,
         observed_generation: status.observed_generation,
-        conditions: status
-            .conditions
-            .unwrap_or_default()
-            .into_iter()
-            .map(|c| ConditionFacts {
-                kind: c.type_.unwrap_or_default(),
-                status: c.status.unwrap_or_default(),
-                reason: c.reason,
-                message: c.message,
-                since: c.last_transition_time.map(|t| t.0),
-            })
-            .collect(),
+        conditions: condition_facts!(status.conditions),
         revisions,
         template,
         gitops: crate::k8s::controls::gitops(deployment),
@@ -617,18 +618,7 @@ pub fn stateful_set_rollout(
         observed_generation: status.observed_generation,
         in_progress: moving || updated < replicas,
     };
-    let conditions = status
-        .conditions
-        .unwrap_or_default()
-        .into_iter()
-        .map(|c| ConditionFacts {
-            kind: c.type_.unwrap_or_default(),
-            status: c.status.unwrap_or_default(),
-            reason: c.reason,
-            message: c.message,
-            since: c.last_transition_time.map(|t| t.0),
-        })
-        .collect();
+    let conditions = condition_facts!(status.conditions);
     let owner = (&sts.metadata, "StatefulSet", Some(&spec.template));
     controller_rollout(owner, state, conditions, revisions, pods, history)
 }
@@ -653,18 +643,7 @@ pub fn daemon_set_rollout(
         observed_generation: status.observed_generation,
         in_progress: updated < desired,
     };
-    let conditions = status
-        .conditions
-        .unwrap_or_default()
-        .into_iter()
-        .map(|c| ConditionFacts {
-            kind: c.type_.unwrap_or_default(),
-            status: c.status.unwrap_or_default(),
-            reason: c.reason,
-            message: c.message,
-            since: c.last_transition_time.map(|t| t.0),
-        })
-        .collect();
+    let conditions = condition_facts!(status.conditions);
     let owner = (&ds.metadata, "DaemonSet", Some(&spec.template));
     controller_rollout(owner, state, conditions, revisions, pods, history)
 }
@@ -779,18 +758,7 @@ pub fn node(node: &Node) -> NodeFacts {
     let spec = node.spec.clone().unwrap_or_default();
     NodeFacts {
         name: name(&node.metadata),
-        conditions: status
-            .conditions
-            .unwrap_or_default()
-            .into_iter()
-            .map(|c| ConditionFacts {
-                kind: c.type_,
-                status: c.status,
-                reason: c.reason,
-                message: c.message,
-                since: c.last_transition_time.map(|t| t.0),
-            })
-            .collect(),
+        conditions: condition_facts!(status.conditions),
         unschedulable: spec.unschedulable.unwrap_or(false),
         taints: spec
             .taints
@@ -826,18 +794,7 @@ pub fn job(job: &Job) -> JobFacts {
         namespace: namespace(&job.metadata),
         name: name(&job.metadata),
         owner: owner_ref(&job.metadata),
-        conditions: status
-            .conditions
-            .unwrap_or_default()
-            .into_iter()
-            .map(|c| ConditionFacts {
-                kind: c.type_,
-                status: c.status,
-                reason: c.reason,
-                message: c.message,
-                since: c.last_transition_time.map(|t| t.0),
-            })
-            .collect(),
+        conditions: condition_facts!(status.conditions),
         active: status.active.unwrap_or(0),
         succeeded: status.succeeded.unwrap_or(0),
         failed: status.failed.unwrap_or(0),
